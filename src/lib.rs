@@ -1,0 +1,28 @@
+//! # reactord
+//!
+//! One thread, one `mio::Poll` and non-blocking sockets serving many clients.
+//!
+//! # Layout
+//!
+//! - [`protocol`]: sans-IO handlers. Bytes and the time in; bytes and a decision out.
+//! - [`reactor`]: the event loop. The only module that touches mio.
+//! - [`config`]: what to serve and with which limits, shared by every driver.
+//! - [`cli`]: the command line, parsed with clap.
+//!
+//! # How a message flows
+//!
+//! ```text
+//! socket --read--> scratch buffer --on_bytes--> Session --replies--> out buffer
+//!    ^                (one per loop)            (framer +            |
+//!    |                                           handler)            |
+//!    +---------write now; keep only what the socket would not take---+
+//! ```
+//!
+//! The reactor reads every ready socket into one scratch buffer, hands the
+//! bytes to the connection's [`protocol::Session`], writes the replies at once
+//! and keeps per connection only the input not yet used and the output not yet
+//! sent. An idle connection therefore costs a slab entry and a kernel socket.
+#![deny(missing_docs, rust_2018_idioms)]
+#![warn(missing_debug_implementations)]
+
+pub mod protocol;
