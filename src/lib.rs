@@ -25,4 +25,6 @@
 #![deny(missing_docs, rust_2018_idioms)]
 #![warn(missing_debug_implementations)]
 
+pub mod cli;
+pub mod config;
 pub mod protocol;

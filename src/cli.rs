@@ -1,0 +1,186 @@
+//! The command line: `reactord [serve] [--tcp PROTO=ADDR]... [--udp PROTO=ADDR]... [limits]`.
+//!
+//! Parsing only: turning flags into a [`ServerConfig`] and a log level. The
+//! binary in `main.rs` decides what to run.
+
+use crate::config::{Binding, Limits, ServerConfig, Transport};
+use crate::protocol::Framing;
+use clap::builder::TypedValueParser as _;
+use clap::{Args, Parser, Subcommand};
+use std::time::Duration;
+
+/// A single-threaded mio event loop serving echo, timestamp and hello over TCP and UDP.
+#[derive(Debug, Parser)]
+#[command(name = "reactord", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to run; with none, `serve` with the arguments given here.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Arguments of `serve`, accepted without the word `serve`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve with the event loop (the default).
+    Serve(ServeArgs),
+}
+
+/// Flags shared by every server: bindings, framing, limits, logging.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Serve PROTO over TCP at ADDR, e.g. echo=127.0.0.1:7007 (repeatable; disables the defaults).
+    #[arg(long = "tcp", value_name = "PROTO=ADDR", value_parser = parse_tcp)]
+    pub tcp: Vec<Binding>,
+    /// Serve PROTO over UDP at ADDR, e.g. hello=[::1]:9999 (repeatable; disables the defaults).
+    #[arg(long = "udp", value_name = "PROTO=ADDR", value_parser = parse_udp)]
+    pub udp: Vec<Binding>,
+    /// How TCP streams of timestamp and hello are cut into messages.
+    #[arg(long, value_enum, default_value_t = Framing::Line)]
+    pub framing: Framing,
+    /// Longest line in line framing, in bytes; longer ones get `error: line too long`.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_line,
+          value_parser = clap::value_parser!(u32).range(1..).map(|v| v as usize))]
+    pub max_line: usize,
+    /// Output buffered per connection above which the server stops reading from it.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_pending,
+          value_parser = clap::value_parser!(u32).range(1..).map(|v| v as usize))]
+    pub max_pending: usize,
+    /// Connections served at once [default: open-file limit, raised to the hard limit, less a reserve].
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..).map(|v| v as usize))]
+    pub max_conns: Option<usize>,
+    /// Close connections silent for this many seconds; 0 disables.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub idle_timeout: u64,
+    /// On SIGINT/SIGTERM, wait at most this many seconds for pending replies to be delivered.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_seconds)]
+    pub drain_timeout: f64,
+    /// More logging: -v debug (connections), -vv trace (every readiness event). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Less logging: -q warnings only, -qq errors only, -qqq nothing.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+}
+
+fn parse_tcp(spec: &str) -> Result<Binding, String> {
+    Binding::parse(Transport::Tcp, spec)
+}
+
+fn parse_udp(spec: &str) -> Result<Binding, String> {
+    Binding::parse(Transport::Udp, spec)
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && (0.0..=86_400.0).contains(&secs) => Ok(secs),
+        _ => Err(format!(
+            "'{text}' is not a number of seconds from 0 to 86400"
+        )),
+    }
+}
+
+impl ServeArgs {
+    /// The log level these flags ask for.
+    pub fn log_level(&self) -> log::LevelFilter {
+        use log::LevelFilter::*;
+        match (self.verbose, self.quiet) {
+            (0, 0) => Info,
+            (1, _) => Debug,
+            (v, _) if v >= 2 => Trace,
+            (_, 1) => Warn,
+            (_, 2) => Error,
+            _ => Off,
+        }
+    }
+
+    /// The server configuration, with `max_conns_default` when `--max-conns` is absent.
+    pub fn config(&self, max_conns_default: usize) -> ServerConfig {
+        let mut bindings: Vec<Binding> = self.tcp.iter().chain(&self.udp).copied().collect();
+        if bindings.is_empty() {
+            bindings = Binding::defaults();
+        }
+        ServerConfig {
+            bindings,
+            framing: self.framing,
+            limits: Limits {
+                max_line: self.max_line,
+                max_pending: self.max_pending,
+                max_conns: self.max_conns.unwrap_or(max_conns_default),
+                idle_timeout: (self.idle_timeout > 0)
+                    .then(|| Duration::from_secs(self.idle_timeout)),
+                drain_timeout: Duration::from_secs_f64(self.drain_timeout),
+            },
+        }
+    }
+}
+
+impl Cli {
+    /// The serve arguments, whether given after `serve` or on their own.
+    pub fn serve_args(&self) -> Option<&ServeArgs> {
+        match &self.command {
+            None => Some(&self.serve),
+            Some(Command::Serve(args)) => Some(args),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("reactord").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn no_arguments_serves_the_defaults() {
+        for args in [&[][..], &["serve"][..]] {
+            let cli = parse(args).unwrap();
+            let config = cli.serve_args().unwrap().config(100);
+            assert_eq!(config.bindings, Binding::defaults());
+            assert_eq!(config.limits.max_conns, 100);
+            assert_eq!(config.limits.idle_timeout, Some(Duration::from_secs(300)));
+        }
+    }
+
+    #[test]
+    fn explicit_bindings_replace_the_defaults() {
+        let cli = parse(&[
+            "serve",
+            "--udp",
+            "echo=127.0.0.1:0",
+            "--idle-timeout",
+            "0",
+            "--framing",
+            "raw",
+        ])
+        .unwrap();
+        let config = cli.serve_args().unwrap().config(100);
+        assert_eq!(config.bindings.len(), 1);
+        assert_eq!(config.framing, Framing::Raw);
+        assert_eq!(config.limits.idle_timeout, None);
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_culprit() {
+        let err = parse(&["--tcp", "nope=127.0.0.1:1"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown protocol 'nope'"), "{err}");
+        assert!(parse(&["--max-line", "0"]).is_err());
+        assert!(parse(&["--drain-timeout", "-1"]).is_err());
+        assert!(parse(&["-v", "-q"]).is_err());
+    }
+
+    #[test]
+    fn verbosity_maps_onto_levels() {
+        let level = |args: &[&str]| parse(args).unwrap().serve_args().unwrap().log_level();
+        assert_eq!(level(&[]), log::LevelFilter::Info);
+        assert_eq!(level(&["-vv"]), log::LevelFilter::Trace);
+        assert_eq!(level(&["-qqq"]), log::LevelFilter::Off);
+    }
+}
