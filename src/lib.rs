@@ -28,3 +28,4 @@
 pub mod cli;
 pub mod config;
 pub mod protocol;
+pub mod reactor;

@@ -1,0 +1,103 @@
+//! The `reactord` binary: parse the command line, set up logging, bind, run.
+//!
+//! Everything interesting lives in the library; this file only wires it to
+//! the process: exit codes, stdout `listening` lines, signals, rlimits.
+
+use clap::error::ErrorKind;
+use clap::Parser;
+use reactord::cli::{Cli, Command, ServeArgs};
+use reactord::config::Binding;
+use reactord::reactor::Reactor;
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Descriptors kept back from `--max-conns` for listeners, the poll, stdio and logging.
+const DESCRIPTOR_RESERVE: u64 = 32;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return clap_exit(err),
+    };
+    match cli.command {
+        None => serve(&cli.serve),
+        Some(Command::Serve(ref args)) => serve(args),
+    }
+}
+
+/// Help and version go to stdout with success; a usage error is one line on stderr.
+fn clap_exit(err: clap::Error) -> ExitCode {
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = err.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let rendered = err.render().to_string();
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
+            eprintln!("{first} (see --help)");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(level: log::LevelFilter) {
+    env_logger::Builder::new()
+        .filter_level(level)
+        .parse_default_env()
+        .init();
+}
+
+/// Raises the soft open-file limit to the hard one and returns how many connections fit.
+fn default_max_conns(sockets: usize) -> usize {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(err) => {
+            log::warn!("cannot raise the open-file limit: {err}");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+        }
+    };
+    let reserve = DESCRIPTOR_RESERVE + sockets as u64;
+    usize::try_from(limit.saturating_sub(reserve).max(1)).unwrap_or(usize::MAX)
+}
+
+/// Prints one `listening <tcp|udp> <protocol> <address>` line per socket, flushed.
+fn announce(bindings: &[Binding]) {
+    let mut stdout = std::io::stdout().lock();
+    for binding in bindings {
+        let _ = writeln!(
+            stdout,
+            "listening {} {} {}",
+            binding.transport, binding.protocol, binding.addr
+        );
+    }
+    let _ = stdout.flush();
+}
+
+fn serve(args: &ServeArgs) -> ExitCode {
+    init_logging(args.log_level());
+    let sockets = args.tcp.len() + args.udp.len();
+    let config = args.config(default_max_conns(sockets.max(6)));
+    let mut reactor = match Reactor::bind(&config) {
+        Ok(reactor) => reactor,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(err) = reactor.watch_signals() {
+        eprintln!("error: cannot watch SIGINT/SIGTERM: {err}");
+        return ExitCode::FAILURE;
+    }
+    announce(&reactor.bindings());
+    match reactor.run() {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: event loop failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
