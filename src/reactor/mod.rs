@@ -38,7 +38,7 @@ pub mod token;
 mod udp;
 
 pub use shutdown::ShutdownHandle;
-pub use stats::Stats;
+pub use stats::{Stats, StatsHandle};
 
 use crate::config::{Binding, Limits, ServerConfig, Transport};
 use crate::protocol::Framing;
@@ -111,6 +111,7 @@ pub struct Reactor {
     framing: Framing,
     limits: Limits,
     stats: Stats,
+    published: StatsHandle,
     /// Served again next turn: sources that used up their budget.
     yielded: Vec<Token>,
     accept: accept::AcceptState,
@@ -162,6 +163,7 @@ impl Reactor {
             framing: config.framing,
             limits: config.limits,
             stats: Stats::default(),
+            published: StatsHandle::default(),
             yielded: Vec::new(),
             accept: accept::AcceptState::default(),
             shutdown: shutdown::ShutdownState::new(
@@ -182,9 +184,9 @@ impl Reactor {
             .collect()
     }
 
-    /// Counters so far.
-    pub fn stats(&self) -> Stats {
-        self.stats
+    /// A live view of the counters, for tests and monitoring from another thread.
+    pub fn stats_handle(&self) -> StatsHandle {
+        self.published.clone()
     }
 
     /// Runs until shut down (signal or [`ShutdownHandle`]) and drained; returns the counters.
@@ -228,6 +230,7 @@ impl Reactor {
                 log::trace!("serving {} again", token::Label(token));
                 self.dispatch(token, now, wall);
             }
+            self.published.publish(&self.stats);
         }
         Ok(self.finish())
     }

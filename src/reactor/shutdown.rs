@@ -165,6 +165,7 @@ impl Reactor {
             conn.deregister(self.poll.registry());
         }
         log::info!("summary: {}", self.stats);
+        self.published.publish(&self.stats);
         self.stats
     }
 }

@@ -1,0 +1,221 @@
+//! Test helpers: start a real server on loopback port 0, talk to it with timeouts.
+//!
+//! Every client read has a timeout, so a bug fails a test instead of hanging it,
+//! and every server started here is shut down and joined when the test ends.
+#![allow(dead_code)] // Each test file uses a different subset.
+
+use reactord::config::{Binding, Limits, ServerConfig, Transport};
+use reactord::protocol::{Framing, Protocol};
+use reactord::reactor::{Reactor, ShutdownHandle, Stats, StatsHandle};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long any single client operation may take before the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A reactor running on its own thread, shut down when dropped.
+pub struct TestServer {
+    bindings: Vec<Binding>,
+    handle: ShutdownHandle,
+    pub stats: StatsHandle,
+    thread: Option<JoinHandle<io::Result<Stats>>>,
+}
+
+impl TestServer {
+    /// The actual address of the `transport` socket serving `protocol`.
+    pub fn addr(&self, transport: Transport, protocol: Protocol) -> SocketAddr {
+        self.bindings
+            .iter()
+            .find(|b| b.transport == transport && b.protocol == protocol)
+            .map(|b| b.addr)
+            .expect("no such binding")
+    }
+
+    /// Shuts down, waits for the drain, and returns the final counters.
+    pub fn stop(mut self) -> Stats {
+        self.handle.shutdown();
+        self.thread.take().unwrap().join().unwrap().unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.handle.shutdown();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Every protocol on TCP and UDP, port 0, loopback.
+pub fn all_bindings() -> Vec<Binding> {
+    let mut bindings = Vec::new();
+    for protocol in Protocol::ALL {
+        for transport in [Transport::Tcp, Transport::Udp] {
+            bindings.push(Binding {
+                transport,
+                protocol,
+                addr: "127.0.0.1:0".parse().unwrap(),
+            });
+        }
+    }
+    bindings
+}
+
+/// A config serving every protocol with the given framing and default limits.
+pub fn config(framing: Framing) -> ServerConfig {
+    ServerConfig {
+        bindings: all_bindings(),
+        framing,
+        limits: Limits::default(),
+    }
+}
+
+/// Starts a reactor in-process.
+pub fn start_server(config: ServerConfig) -> TestServer {
+    let reactor = Reactor::bind(&config).expect("bind");
+    let bindings = reactor.bindings();
+    let handle = reactor.shutdown_handle();
+    let stats = reactor.stats_handle();
+    let thread = std::thread::spawn(move || reactor.run());
+    TestServer {
+        bindings,
+        handle,
+        stats,
+        thread: Some(thread),
+    }
+}
+
+/// A TCP client with read and write timeouts.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+    stream
+}
+
+/// A UDP client with a read timeout, bound to loopback.
+pub fn udp_client() -> UdpSocket {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(TIMEOUT)).unwrap();
+    socket
+}
+
+/// Reads exactly `n` bytes.
+pub fn read_exact(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    stream.read_exact(&mut buf).expect("read_exact");
+    buf
+}
+
+/// Reads until EOF.
+pub fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).expect("read_to_end");
+    buf
+}
+
+/// Reads one `\n`-terminated line (byte by byte; fine for tests).
+pub fn read_line(stream: &mut TcpStream) -> Vec<u8> {
+    let mut line = Vec::new();
+    let mut byte = [0u8];
+    loop {
+        stream.read_exact(&mut byte).expect("read_line");
+        line.push(byte[0]);
+        if byte[0] == b'\n' {
+            return line;
+        }
+    }
+}
+
+/// Sends `data` and reads back `expected_len` bytes.
+pub fn round_trip(stream: &mut TcpStream, data: &[u8], expected_len: usize) -> Vec<u8> {
+    stream.write_all(data).expect("write");
+    read_exact(stream, expected_len)
+}
+
+/// The built `reactord` binary, started with `args`, its `listening` lines read.
+pub struct ServerProcess {
+    pub child: Child,
+    pub stdout: ChildStdout,
+    pub listening: Vec<(String, String, SocketAddr)>,
+}
+
+impl ServerProcess {
+    /// Starts the binary and waits for `expected` listening lines.
+    pub fn start(args: &[&str], expected: usize) -> ServerProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_reactord"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn reactord");
+        let mut stdout = child.stdout.take().unwrap();
+        let mut text = Vec::new();
+        let deadline = Instant::now() + TIMEOUT;
+        while text.iter().filter(|&&b| b == b'\n').count() < expected {
+            assert!(Instant::now() < deadline, "no listening lines in time");
+            let mut byte = [0u8];
+            if stdout.read(&mut byte).unwrap() == 0 {
+                let _ = child.kill();
+                let mut err = String::new();
+                child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                panic!("reactord exited early: {err}");
+            }
+            text.push(byte[0]);
+        }
+        let listening = String::from_utf8(text)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let parts: Vec<&str> = line.split(' ').collect();
+                assert_eq!(parts.len(), 4, "bad line {line:?}");
+                assert_eq!(parts[0], "listening");
+                (parts[1].to_string(), parts[2].to_string(), parts[3].parse().unwrap())
+            })
+            .collect();
+        ServerProcess {
+            child,
+            stdout,
+            listening,
+        }
+    }
+
+    /// Sends SIGTERM to this child, by its own id.
+    pub fn terminate(&self) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped).
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+
+    /// Waits for exit (killing it after `TIMEOUT`); returns the status and stderr.
+    pub fn wait(mut self) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                return (status, err);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
