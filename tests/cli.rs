@@ -59,7 +59,16 @@ fn help_succeeds() {
 
 #[test]
 fn listening_lines_name_every_socket_with_its_real_port() {
-    let server = ServerProcess::start(&["serve", "--tcp", "echo=127.0.0.1:0", "--udp", "hello=[::1]:0"], 2);
+    let server = ServerProcess::start(
+        &[
+            "serve",
+            "--tcp",
+            "echo=127.0.0.1:0",
+            "--udp",
+            "hello=[::1]:0",
+        ],
+        2,
+    );
     assert_eq!(server.listening[0].0, "tcp");
     assert_eq!(server.listening[0].1, "echo");
     assert_ne!(server.listening[0].2.port(), 0);

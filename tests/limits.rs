@@ -40,10 +40,15 @@ fn at_the_cap_new_clients_wait_until_one_leaves() {
     assert_eq!(read_line(&mut second), b"Welcome!\n");
     // The third connects (the kernel's backlog takes it) but is not served yet.
     let mut third = connect(addr);
-    third.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let mut byte = [0u8];
     let err = third.read(&mut byte).expect_err("served beyond the cap");
-    assert!(matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut), "{err}");
+    assert!(
+        matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "{err}"
+    );
     first.write_all(b"exit\n").unwrap();
     assert_eq!(read_to_end(&mut first), b"");
     drop(first); // Closing completes the server's lingering close and frees the slot.

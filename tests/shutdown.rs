@@ -9,12 +9,20 @@ use std::time::Duration;
 #[test]
 fn sigterm_delivers_pending_replies_then_eof_and_exits_zero() {
     let server = ServerProcess::start(
-        &["serve", "--tcp", "echo=127.0.0.1:0", "--max-pending", "1048576"],
+        &[
+            "serve",
+            "--tcp",
+            "echo=127.0.0.1:0",
+            "--max-pending",
+            "1048576",
+        ],
         1,
     );
     let addr = server.listening[0].2;
     let mut client = connect(addr);
-    client.set_write_timeout(Some(Duration::from_millis(300))).unwrap();
+    client
+        .set_write_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     // Write without reading until the server pushes back: replies pile up server-side.
     let pattern: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 253) as u8).collect();
     let mut written = 0usize;
@@ -35,20 +43,34 @@ fn sigterm_delivers_pending_replies_then_eof_and_exits_zero() {
             break;
         }
         for (i, byte) in buf[..n].iter().enumerate() {
-            assert_eq!(*byte, pattern[(received + i) % pattern.len()], "corrupt at {}", received + i);
+            assert_eq!(
+                *byte,
+                pattern[(received + i) % pattern.len()],
+                "corrupt at {}",
+                received + i
+            );
         }
         received += n;
     }
     drop(client);
     let (status, stderr) = server.wait();
     assert!(status.success(), "exit status {status:?}: {stderr}");
-    let summary = stderr.lines().find(|l| l.contains("summary:")).expect("summary line");
+    let summary = stderr
+        .lines()
+        .find(|l| l.contains("summary:"))
+        .expect("summary line");
     let bytes_out: usize = summary
         .split_whitespace()
         .find_map(|kv| kv.strip_prefix("bytes_out="))
         .and_then(|v| v.parse().ok())
         .expect("bytes_out in summary");
-    assert!(received > 1024 * 1024, "only {received} bytes were pending?");
-    assert_eq!(received, bytes_out, "the client got every byte the server sent, and the server sent all it produced");
+    assert!(
+        received > 1024 * 1024,
+        "only {received} bytes were pending?"
+    );
+    assert_eq!(
+        received, bytes_out,
+        "the client got every byte the server sent, and the server sent all it produced"
+    );
     assert!(summary.contains("drain_aborted=0"), "{summary}");
 }

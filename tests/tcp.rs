@@ -23,7 +23,9 @@ fn echo_round_trips_1_byte_and_64_kib() {
 fn echo_8_mib_written_while_reading() {
     let server = start_server(config(Framing::Line));
     let client = connect(server.addr(Tcp, Protocol::Echo));
-    let data: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i * 7 % 256) as u8).collect();
+    let data: Vec<u8> = (0..8 * 1024 * 1024u32)
+        .map(|i| (i * 7 % 256) as u8)
+        .collect();
     let mut writer = client.try_clone().unwrap();
     let to_send = data.clone();
     // Write on one thread while reading on this one, so neither side's buffers fill up.
@@ -47,7 +49,11 @@ fn hello_line_framing_greets_replies_and_exits() {
     assert_eq!(read_line(&mut client), b"Hello, Ann!\n");
     assert_eq!(read_line(&mut client), b"Hello, B\xffo!\n");
     client.write_all(b"exit\n").unwrap();
-    assert_eq!(read_to_end(&mut client), b"", "exit gets no reply, then EOF");
+    assert_eq!(
+        read_to_end(&mut client),
+        b"",
+        "exit gets no reply, then EOF"
+    );
 }
 
 #[test]
@@ -70,12 +76,22 @@ fn timestamp_prefixes_the_current_utc_time() {
         r"^\[(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 123]\d \d\d:\d\d:\d\d \d{4}\] hi\n$",
     )
     .unwrap();
-    assert!(shape.is_match(&reply), "{:?}", String::from_utf8_lossy(&reply));
+    assert!(
+        shape.is_match(&reply),
+        "{:?}",
+        String::from_utf8_lossy(&reply)
+    );
     let stamp = std::str::from_utf8(&reply[1..25]).unwrap();
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     // Within 2 s of the test's clock: one of the ctime strings around now must match.
     let near: Vec<String> = (secs - 2..=secs + 2).map(ctime).collect();
-    assert!(near.iter().any(|t| t == stamp), "{stamp} not within 2 s of {near:?}");
+    assert!(
+        near.iter().any(|t| t == stamp),
+        "{stamp} not within 2 s of {near:?}"
+    );
 }
 
 /// The test's own ctime, via the library's formatter.
@@ -111,7 +127,9 @@ fn a_thousand_concurrent_connections_each_round_trip() {
     let addr = server.addr(Tcp, Protocol::Echo);
     let mut clients: Vec<_> = (0..1000).map(|_| connect(addr)).collect();
     for (i, client) in clients.iter_mut().enumerate() {
-        client.write_all(format!("client {i}\n").as_bytes()).unwrap();
+        client
+            .write_all(format!("client {i}\n").as_bytes())
+            .unwrap();
     }
     for (i, client) in clients.iter_mut().enumerate() {
         let expected = format!("client {i}\n");
@@ -129,7 +147,8 @@ fn a_client_that_never_reads_is_bounded_and_does_not_slow_others() {
     let server = start_server(config);
     let addr = server.addr(Tcp, Protocol::Echo);
     let hog = connect(addr);
-    hog.set_write_timeout(Some(Duration::from_millis(200))).unwrap();
+    hog.set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let mut polite = connect(addr);
     let hog_thread = std::thread::spawn(move || {
         let mut hog = hog;
@@ -145,15 +164,24 @@ fn a_client_that_never_reads_is_bounded_and_does_not_slow_others() {
     });
     for i in 0..200 {
         let line = format!("polite {i}\n");
-        assert_eq!(round_trip(&mut polite, line.as_bytes(), line.len()), line.as_bytes());
+        assert_eq!(
+            round_trip(&mut polite, line.as_bytes(), line.len()),
+            line.as_bytes()
+        );
     }
     let (mut hog, written) = hog_thread.join().unwrap();
-    assert!(written < 32 * 1024 * 1024, "the server kept reading from a client that never reads");
+    assert!(
+        written < 32 * 1024 * 1024,
+        "the server kept reading from a client that never reads"
+    );
     let stats = server.stats.snapshot();
     // Held by the server for the hog = read from it minus written back to it.
     let polite_bytes: u64 = (0..200).map(|i| format!("polite {i}\n").len() as u64).sum();
     let held = (stats.bytes_in - polite_bytes).saturating_sub(stats.bytes_out - polite_bytes);
-    assert!(held <= 256 * 1024 + 2 * 64 * 1024, "server holds {held} bytes for one client");
+    assert!(
+        held <= 256 * 1024 + 2 * 64 * 1024,
+        "server holds {held} bytes for one client"
+    );
     // The hog can still collect its replies: nothing was lost.
     hog.shutdown(Shutdown::Write).unwrap();
     let mut total = 0;

@@ -31,9 +31,17 @@ fn hello_and_timestamp_answer_without_newlines() {
     // Line framing applies to TCP only: datagrams are their own frames.
     let server = start_server(config(Framing::Line));
     let client = udp_client();
-    assert_eq!(ask(&client, server.addr(Udp, Protocol::Hello), b"exit"), b"Hello, exit!");
+    assert_eq!(
+        ask(&client, server.addr(Udp, Protocol::Hello), b"exit"),
+        b"Hello, exit!"
+    );
     let stamped = ask(&client, server.addr(Udp, Protocol::Timestamp), b"m");
-    assert_eq!(stamped.len(), 1 + 24 + 2 + 1, "{:?}", String::from_utf8_lossy(&stamped));
+    assert_eq!(
+        stamped.len(),
+        1 + 24 + 2 + 1,
+        "{:?}",
+        String::from_utf8_lossy(&stamped)
+    );
     assert!(stamped.starts_with(b"[") && stamped.ends_with(b"] m"));
 }
 

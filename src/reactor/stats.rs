@@ -60,11 +60,17 @@ pub struct StatsHandle {
 impl StatsHandle {
     /// The counters as of the loop's last turn.
     pub fn snapshot(&self) -> Stats {
-        *self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        *self
+            .shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Called by the loop once per turn.
     pub(super) fn publish(&self, stats: &Stats) {
-        *self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = *stats;
+        *self
+            .shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = *stats;
     }
 }

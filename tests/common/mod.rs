@@ -163,7 +163,12 @@ impl ServerProcess {
             if stdout.read(&mut byte).unwrap() == 0 {
                 let _ = child.kill();
                 let mut err = String::new();
-                child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
                 panic!("reactord exited early: {err}");
             }
             text.push(byte[0]);
@@ -175,7 +180,11 @@ impl ServerProcess {
                 let parts: Vec<&str> = line.split(' ').collect();
                 assert_eq!(parts.len(), 4, "bad line {line:?}");
                 assert_eq!(parts[0], "listening");
-                (parts[1].to_string(), parts[2].to_string(), parts[3].parse().unwrap())
+                (
+                    parts[1].to_string(),
+                    parts[2].to_string(),
+                    parts[3].parse().unwrap(),
+                )
             })
             .collect();
         ServerProcess {
@@ -200,7 +209,12 @@ impl ServerProcess {
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let mut err = String::new();
-                self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                self.child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
                 return (status, err);
             }
             if Instant::now() > deadline {
