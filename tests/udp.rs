@@ -60,3 +60,18 @@ fn a_refused_earlier_reply_does_not_stop_the_socket() {
     let stats = server.stop();
     assert_eq!(stats.udp_in, 11);
 }
+
+#[test]
+fn udp_replies_never_leak_into_tcp_connections() {
+    // The loop shares one output buffer between all sources; a datagram's reply
+    // must not linger there and reach the next TCP client.
+    let server = start_server(config(Framing::Raw));
+    let client = udp_client();
+    assert_eq!(
+        ask(&client, server.addr(Udp, Protocol::Hello), b"Li"),
+        b"Hello, Li!"
+    );
+    let tcp = server.addr(reactord::config::Transport::Tcp, Protocol::Echo);
+    let mut stream = connect(tcp);
+    assert_eq!(round_trip(&mut stream, b"mine", 4), b"mine");
+}

@@ -162,6 +162,10 @@ impl Connection {
         stats: &mut Stats,
         wall: SystemTime,
     ) -> io::Result<()> {
+        debug_assert!(
+            scratch.out.is_empty(),
+            "another source left output in the scratch buffer"
+        );
         registry.register(&mut self.stream, token, Interest::READABLE)?;
         if self.session.on_connect(wall, &mut scratch.out) == Action::Close {
             self.phase = Phase::Closing;
@@ -288,6 +292,10 @@ impl Connection {
         stats: &mut Stats,
         wall: SystemTime,
     ) -> io::Result<usize> {
+        debug_assert!(
+            out.is_empty(),
+            "another source left output in the scratch buffer"
+        );
         let budget = limits.max_pending.saturating_sub(self.pending_output());
         let progress = self.session.on_bytes(input, wall, out, budget);
         stats.messages += progress.messages;

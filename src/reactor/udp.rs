@@ -38,7 +38,6 @@ pub fn serve_datagrams(
         stats.udp_in += 1;
         stats.messages += 1;
         stats.bytes_in += len as u64;
-        scratch.out.clear();
         if !protocol.on_datagram(&scratch.read[..len], wall, &mut scratch.out) {
             continue;
         }
@@ -53,7 +52,8 @@ pub fn serve_datagrams(
                 log::debug!("udp {protocol}: reply to {peer} failed: {err}");
             }
         }
+        // The scratch buffer is shared with every connection: leave it empty.
+        scratch.out.clear();
     }
-    scratch.out.clear();
     Outcome::Yield
 }
