@@ -151,15 +151,21 @@ impl Reactor {
 
     /// Closes what is left and logs the summary.
     pub(super) fn finish(mut self) -> Stats {
-        let left = self.connections.len();
-        if left > 0 {
-            let unsent: usize = self
-                .connections
-                .iter()
-                .map(|(_, c)| c.pending_output())
-                .sum();
-            log::warn!("drain timeout: closing {left} connections with {unsent} bytes unsent");
-            self.stats.drain_aborted = left as u64;
+        // Connections that only wait for the client's EOF lost nothing; those with
+        // output still queued are the ones the drain timeout cut short.
+        let cut_short: Vec<usize> = self
+            .connections
+            .iter()
+            .map(|(_, conn)| conn.pending_output())
+            .filter(|&unsent| unsent > 0)
+            .collect();
+        if !cut_short.is_empty() {
+            let unsent: usize = cut_short.iter().sum();
+            log::warn!(
+                "drain timeout: {} connections closed with {unsent} bytes unsent",
+                cut_short.len()
+            );
+            self.stats.drain_aborted = cut_short.len() as u64;
         }
         for mut conn in self.connections.drain() {
             conn.deregister(self.poll.registry());

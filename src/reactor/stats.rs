@@ -9,7 +9,7 @@ pub struct Stats {
     pub connections: u64,
     /// TCP connections closed because they were silent too long.
     pub idle_closed: u64,
-    /// TCP connections still open when the drain timeout ran out.
+    /// TCP connections whose replies were not all delivered when the drain timeout ran out.
     pub drain_aborted: u64,
     /// Bytes received over TCP and UDP.
     pub bytes_in: u64,
