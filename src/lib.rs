@@ -27,5 +27,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod files;
 pub mod protocol;
 pub mod reactor;

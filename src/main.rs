@@ -6,7 +6,7 @@
 use clap::error::ErrorKind;
 use clap::Parser;
 use reactord::cli::{Cli, Command, ServeArgs};
-use reactord::config::Binding;
+use reactord::config::{Binding, UnixBinding};
 use reactord::reactor::Reactor;
 use std::io::Write;
 use std::process::ExitCode;
@@ -64,23 +64,22 @@ fn default_max_conns(sockets: usize) -> usize {
     usize::try_from(limit.saturating_sub(reserve).max(1)).unwrap_or(usize::MAX)
 }
 
-/// Prints one `listening <tcp|udp> <protocol> <address>` line per socket, flushed.
-fn announce(bindings: &[Binding]) {
+/// Prints one `listening <tcp|udp|unix|unixgram> <protocol> <address>` line per socket, flushed.
+fn announce(bindings: &[Binding], unix_bindings: &[UnixBinding]) {
     let mut stdout = std::io::stdout().lock();
     for binding in bindings {
-        let _ = writeln!(
-            stdout,
-            "listening {} {} {}",
-            binding.transport, binding.protocol, binding.addr
-        );
+        let _ = writeln!(stdout, "listening {binding}");
+    }
+    for binding in unix_bindings {
+        let _ = writeln!(stdout, "listening {binding}");
     }
     let _ = stdout.flush();
 }
 
 fn serve(args: &ServeArgs) -> ExitCode {
     init_logging(args.log_level());
-    let sockets = args.tcp.len() + args.udp.len();
-    let config = args.config(default_max_conns(sockets.max(6)));
+    let sockets = args.tcp.len() + args.udp.len() + args.unix.len() + args.unixgram.len();
+    let config = args.config(default_max_conns(sockets.max(16)));
     let mut reactor = match Reactor::bind(&config) {
         Ok(reactor) => reactor,
         Err(err) => {
@@ -92,7 +91,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         eprintln!("error: cannot watch SIGINT/SIGTERM: {err}");
         return ExitCode::FAILURE;
     }
-    announce(&reactor.bindings());
+    announce(&reactor.bindings(), &reactor.unix_bindings());
     match reactor.run() {
         Ok(_) => ExitCode::SUCCESS,
         Err(err) => {

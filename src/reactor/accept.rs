@@ -13,12 +13,12 @@
 //!   closes and frees a descriptor, and warn at most once per [`FD_WARNING_EVERY`].
 
 use super::connection::Connection;
-use super::{token, Reactor, Source};
-use crate::protocol::Session;
-use mio::net::TcpStream;
+use super::source::Source;
+use super::stream::Stream;
+use super::{token, Reactor};
+use crate::protocol::{Protocol, Session};
 use mio::Token;
 use std::io;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Connections accepted per listener event before the listener yields.
@@ -58,7 +58,7 @@ impl AcceptState {
 
 fn queue_listeners(sources: &[Option<Source>], yielded: &mut Vec<Token>) {
     for (index, source) in sources.iter().enumerate() {
-        if let Some(Source::Listener { .. }) = source {
+        if source.as_ref().is_some_and(Source::is_listener) {
             yielded.push(token::source(index));
         }
     }
@@ -88,10 +88,28 @@ impl Reactor {
                 }
                 return;
             }
-            let Some(Some(Source::Listener { socket, .. })) = self.sources.get(index) else {
-                return;
+            let accepted = match self.sources.get(index) {
+                Some(Some(Source::Listener { socket, .. })) => {
+                    socket.accept().map(|(stream, peer)| {
+                        // Replies are whole messages written in one call: don't let Nagle delay them.
+                        if let Err(err) = stream.set_nodelay(true) {
+                            log::debug!("{peer}: cannot set TCP_NODELAY: {err}");
+                        }
+                        (Stream::Tcp(stream), peer.to_string())
+                    })
+                }
+                Some(Some(Source::UnixListener { socket, .. })) => {
+                    socket.accept().map(|(stream, peer)| {
+                        let name = match peer.as_pathname() {
+                            Some(path) => format!("unix:{}", path.display()),
+                            None => format!("unix:#{}", self.next_generation),
+                        };
+                        (Stream::Unix(stream), name)
+                    })
+                }
+                _ => return,
             };
-            match socket.accept() {
+            match accepted {
                 Ok((stream, peer)) => self.add_connection(stream, peer, index, now, wall),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
@@ -121,42 +139,45 @@ impl Reactor {
 
     fn add_connection(
         &mut self,
-        stream: TcpStream,
-        peer: SocketAddr,
+        stream: Stream,
+        peer: String,
         listener: usize,
         now: Instant,
         wall: SystemTime,
     ) {
-        let Some(Some(Source::Listener { binding, .. })) = self.sources.get(listener) else {
+        let Some(Some(source)) = self.sources.get(listener) else {
             return;
         };
-        let protocol = binding.protocol;
-        // Replies are whole messages written in one call: don't let Nagle delay them.
-        if let Err(err) = stream.set_nodelay(true) {
-            log::debug!("{peer}: cannot set TCP_NODELAY: {err}");
-        }
+        let protocol = source.protocol();
         let generation = self.next_generation;
         self.next_generation = (generation + 1) & token::GENERATION_MASK;
-        let entry = self.connections.vacant_entry();
-        let key = entry.key();
+        let key = self.connections.vacant_key();
         let token = token::connection(key, generation);
-        let session = Session::new(protocol, self.framing, self.limits.max_line);
-        let mut conn = Connection::new(stream, peer, generation, session, now);
-        if let Err(err) = conn.open(
-            token,
-            self.poll.registry(),
-            &mut self.scratch,
-            &mut self.stats,
-            wall,
-        ) {
-            log::debug!("{} {peer}: could not start: {err}", token::Label(token));
+        let session =
+            Session::new(protocol, self.framing, self.limits.max_line).with_peer(peer.clone());
+        let mut conn = Connection::new(stream, peer, generation, listener, session, now);
+        let (mut cx, _) = self.context(now, wall);
+        if let Err(err) = conn.open(token, &mut cx) {
+            log::debug!(
+                "{} {}: could not start: {err}",
+                token::Label(token),
+                conn.peer
+            );
             conn.deregister(self.poll.registry());
             self.scratch.out.clear();
+            self.scratch.room.clear();
             return;
         }
-        entry.insert(conn);
+        log::debug!(
+            "{} opened: {protocol} from {}",
+            token::Label(token),
+            conn.peer
+        );
+        self.connections.insert(conn);
         self.stats.connections += 1;
-        log::debug!("{} opened: {protocol} from {peer}", token::Label(token));
+        if protocol == Protocol::Chat {
+            self.rooms.join(listener, key);
+        }
         if let Some(idle) = self.limits.idle_timeout {
             self.timers.schedule(now + idle, key, generation);
         }

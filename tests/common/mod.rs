@@ -50,11 +50,14 @@ impl Drop for TestServer {
     }
 }
 
-/// Every protocol on TCP and UDP, port 0, loopback.
+/// Every protocol but files on TCP and (where it makes sense) UDP, port 0, loopback.
 pub fn all_bindings() -> Vec<Binding> {
     let mut bindings = Vec::new();
-    for protocol in Protocol::ALL {
+    for protocol in Protocol::ALL.into_iter().filter(|&p| p != Protocol::Files) {
         for transport in [Transport::Tcp, Transport::Udp] {
+            if transport == Transport::Udp && protocol.is_stream_only() {
+                continue;
+            }
             bindings.push(Binding {
                 transport,
                 protocol,
@@ -69,8 +72,10 @@ pub fn all_bindings() -> Vec<Binding> {
 pub fn config(framing: Framing) -> ServerConfig {
     ServerConfig {
         bindings: all_bindings(),
+        unix_bindings: Vec::new(),
         framing,
         limits: Limits::default(),
+        files_root: None,
     }
 }
 
