@@ -383,6 +383,8 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::chargen;
+    use crate::protocol::chat::Departure;
     use proptest::prelude::*;
     use std::time::{Duration, UNIX_EPOCH};
 
@@ -499,6 +501,98 @@ mod tests {
             Protocol::Timestamp,
             b"short\nthis line is far too long\nx\n",
         );
+    }
+
+    #[test]
+    fn daytime_and_time_speak_once_on_connect_then_close() {
+        let mut out = Vec::new();
+        let mut daytime = Session::new(Protocol::Daytime, Framing::Line, 16);
+        assert_eq!(daytime.on_connect(now(), &mut out), Action::Close);
+        assert_eq!(out, b"Sat Nov 21 20:40:50 2026\r\n");
+        out.clear();
+        let mut time = Session::new(Protocol::Time, Framing::Raw, 16);
+        assert_eq!(time.on_connect(now(), &mut out), Action::Close);
+        assert_eq!(out, 4_004_282_450u32.to_be_bytes());
+    }
+
+    #[test]
+    fn discard_swallows_everything() {
+        let got = drive(
+            Protocol::Discard,
+            Framing::Line,
+            &[b"a\nb", b"c\n"],
+            1 << 20,
+        );
+        assert!(got.is_empty());
+    }
+
+    #[test]
+    fn chargen_produces_only_when_asked_and_ignores_input() {
+        let mut session = Session::new(Protocol::Chargen, Framing::Line, 16);
+        let mut out = Vec::new();
+        session.on_connect(now(), &mut out);
+        assert!(out.is_empty());
+        assert!(session.wants_to_produce());
+        assert_eq!(
+            session
+                .on_bytes(b"ignored\n", now(), &mut out, 100)
+                .consumed,
+            8
+        );
+        assert!(out.is_empty());
+        assert_eq!(session.poll_output(&mut out, 100), Action::Continue);
+        assert_eq!(out.len(), 2 * chargen::LINE_LEN);
+        // A half-closed client may still read: the stream goes on.
+        assert_eq!(session.on_eof(now(), &mut out), Action::Continue);
+        assert!(session.wants_to_produce());
+    }
+
+    #[test]
+    fn chat_messages_and_notices_name_the_peer() {
+        let mut session = Session::new(Protocol::Chat, Framing::Line, 16).with_peer("10.0.0.1:5");
+        assert!(session.is_broadcast());
+        let mut out = Vec::new();
+        session.on_connect(now(), &mut out);
+        session.on_bytes(b"hi\r\nthere\n", now(), &mut out, 1 << 20);
+        session.on_close(Departure::NotReading, &mut out);
+        assert_eq!(
+            out,
+            b"* 10.0.0.1:5 joined\n10.0.0.1:5: hi\n10.0.0.1:5: there\n* 10.0.0.1:5 dropped (not reading)\n"
+        );
+    }
+
+    #[test]
+    fn files_asks_the_driver_once_then_streams_what_it_is_given() {
+        let mut session = Session::new(Protocol::Files, Framing::Line, 64);
+        let mut out = Vec::new();
+        let progress = session.on_bytes(b"dir/a.txt\nsecond\n", now(), &mut out, 1 << 20);
+        assert_eq!(progress.consumed, 17);
+        assert_eq!(session.take_file_request(), Some(b"dir/a.txt".to_vec()));
+        assert_eq!(session.take_file_request(), None);
+        session.start_stream(Box::new(std::io::Cursor::new(vec![7u8; 10])));
+        assert_eq!(session.on_eof(now(), &mut out), Action::Continue);
+        assert_eq!(session.poll_output(&mut out, 4), Action::Continue);
+        assert_eq!(out, [7u8; 4]);
+        assert_eq!(session.poll_output(&mut out, 100), Action::Close);
+        assert_eq!(out, [7u8; 10]);
+    }
+
+    #[test]
+    fn files_refuses_bad_names_itself_and_driver_refusals_are_one_line() {
+        let got = drive(
+            Protocol::Files,
+            Framing::Line,
+            &[b"../etc/passwd\n"],
+            1 << 20,
+        );
+        assert_eq!(got, b"error: '..' is not allowed\n");
+        let mut session = Session::new(Protocol::Files, Framing::Raw, 64);
+        let mut out = Vec::new();
+        session.on_bytes(b"missing", now(), &mut out, 1 << 20);
+        assert_eq!(session.take_file_request(), Some(b"missing".to_vec()));
+        session.refuse("no such file", &mut out);
+        assert_eq!(out, b"error: no such file");
+        assert!(session.is_closing());
     }
 
     proptest! {

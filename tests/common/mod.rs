@@ -146,7 +146,8 @@ pub fn round_trip(stream: &mut TcpStream, data: &[u8], expected_len: usize) -> V
 pub struct ServerProcess {
     pub child: Child,
     pub stdout: ChildStdout,
-    pub listening: Vec<(String, String, SocketAddr)>,
+    /// `(kind, protocol, address)` from each `listening` line.
+    pub listening: Vec<(String, String, String)>,
 }
 
 impl ServerProcess {
@@ -197,6 +198,11 @@ impl ServerProcess {
             stdout,
             listening,
         }
+    }
+
+    /// The address of the `index`th listening line, for TCP and UDP sockets.
+    pub fn addr(&self, index: usize) -> SocketAddr {
+        self.listening[index].2.parse().expect("an IP:PORT address")
     }
 
     /// Sends SIGTERM to this child, by its own id.
