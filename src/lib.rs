@@ -8,6 +8,7 @@
 //! - [`reactor`]: the event loop. The only module that touches mio.
 //! - [`config`]: what to serve and with which limits, shared by every driver.
 //! - [`cli`]: the command line, parsed with clap.
+//! - [`loadgen`]: `reactord bench`, a verifying non-blocking load generator.
 //!
 //! # How a message flows
 //!
@@ -27,4 +28,5 @@
 
 pub mod cli;
 pub mod config;
+pub mod loadgen;
 pub mod protocol;
