@@ -4,6 +4,8 @@
 //! thread per connection, with read timeouts so nothing outlives a failed test
 //! for long. Durations and counts are tiny; no test asserts a speed.
 
+use clap::Parser;
+use reactord::cli::{Cli, Command};
 use reactord::loadgen::{self, BenchConfig, ErrorKind, Report, Scenario};
 use reactord::protocol::ctime::write_ctime;
 use reactord::protocol::Protocol;
@@ -127,8 +129,8 @@ fn timestamp(stream: TcpStream, counts: &Counts) {
     }
 }
 
-/// A UDP echo server counting datagrams; it stops after `IDLE` without traffic.
-fn start_udp_echo() -> (SocketAddr, Arc<Counts>) {
+/// A UDP server answering each datagram with `answer`; it stops after `IDLE` without traffic.
+fn start_udp(answer: fn(&[u8]) -> Vec<u8>) -> (SocketAddr, Arc<Counts>) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.set_read_timeout(Some(IDLE)).unwrap();
     let addr = socket.local_addr().unwrap();
@@ -138,7 +140,7 @@ fn start_udp_echo() -> (SocketAddr, Arc<Counts>) {
         let mut buf = [0u8; 65_536];
         while let Ok((n, peer)) = socket.recv_from(&mut buf) {
             c.messages.fetch_add(1, Ordering::Relaxed);
-            let _ = socket.send_to(&buf[..n], peer);
+            let _ = socket.send_to(&answer(&buf[..n]), peer);
         }
     });
     (addr, counts)
@@ -277,7 +279,7 @@ fn churn_opens_one_connection_per_round_trip() {
 
 #[test]
 fn udp_ping_pong_completes() {
-    let (addr, counts) = start_udp_echo();
+    let (addr, counts) = start_udp(<[u8]>::to_vec);
     let mut c = config(Scenario::Udp, addr);
     (c.conns, c.size, c.requests) = (2, 40, Some(50));
     let report = loadgen::run(&c).unwrap();
@@ -338,4 +340,46 @@ fn bad_configurations_are_errors_not_panics() {
         .unwrap_err()
         .to_string()
         .contains("file descriptors"));
+}
+
+#[test]
+fn udp_checks_hello_replies_and_catches_bad_ones() {
+    let (addr, counts) = start_udp(|m| [b"Hello, ", m, b"!"].concat());
+    let mut c = config(Scenario::Udp, addr);
+    (c.protocol, c.requests) = (Protocol::Hello, Some(20));
+    let report = loadgen::run(&c).unwrap();
+    assert_clean(&report);
+    assert_eq!(
+        (report.ops, counts.messages.load(Ordering::Relaxed)),
+        (20, 20)
+    );
+
+    let (addr, _) = start_udp(|m| [b"Hello, ", m, b"?"].concat());
+    c.addr = addr;
+    let report = loadgen::run(&c).unwrap();
+    assert_eq!((report.ops, report.errors_of(ErrorKind::Mismatch)), (0, 20));
+}
+
+#[test]
+fn the_command_line_reaches_the_config() {
+    let cli = Cli::try_parse_from([
+        "reactord",
+        "bench",
+        "udp",
+        "--conns",
+        "3",
+        "127.0.0.1:7",
+        "--loss-timeout-ms",
+        "50",
+    ])
+    .unwrap();
+    let Some(Command::Bench(args)) = &cli.command else {
+        panic!("not a bench command: {cli:?}");
+    };
+    let config = args.config().unwrap();
+    assert_eq!(config.scenario, Scenario::Udp);
+    assert_eq!(
+        (config.conns, config.loss_timeout),
+        (3, Duration::from_millis(50))
+    );
 }

@@ -86,7 +86,8 @@ impl BenchArgs {
         config.sample = self.sample;
         config.timeout = Duration::from_millis(self.timeout_ms);
         config.loss_timeout = Duration::from_millis(self.loss_timeout_ms);
-        config.progress = !self.json;
+        // JSON goes to stdout; the progress line to stderr, so both can be on.
+        config.progress = true;
         config.validate()?;
         Ok(config)
     }

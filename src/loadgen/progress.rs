@@ -38,7 +38,7 @@ pub fn show(shared: &Shared, duration: Duration, finished: &AtomicBool) {
         // A failed write to stderr is not worth stopping a benchmark for.
         let _ = write!(
             stderr,
-            "\r{:>5.1}/{:.0} s  {ops} ops  {rate:.0} ops/s  {errors} errors   ",
+            "\r{:>5.1}/{:.1} s  {ops} ops  {rate:.0} ops/s  {errors} errors   ",
             elapsed.as_secs_f64(),
             duration.as_secs_f64()
         );
