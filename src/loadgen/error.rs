@@ -88,7 +88,7 @@ impl ErrorKind {
     }
 
     /// The position of this kind in [`ErrorKind::ALL`], for counting in an array.
-    pub(crate) fn index(self) -> usize {
+    pub fn index(self) -> usize {
         self as usize
     }
 
