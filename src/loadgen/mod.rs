@@ -78,51 +78,17 @@ pub fn main(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
 pub fn run(config: &BenchConfig) -> Result<Report, BenchError> {
     config.validate()?;
     check_fd_limit(config.conns)?;
-    let threads = config.threads.min(config.conns);
     let shared = Shared::new(config.requests);
     let finished = AtomicBool::new(false);
     let start = Instant::now();
-    let deadline = start + config.duration;
 
     let results = std::thread::scope(|scope| {
         if progress::wanted(config.progress, config.duration) {
             scope.spawn(|| progress::show(&shared, config.duration, &finished));
         }
-        let mut handles = Vec::with_capacity(threads);
-        let mut first = 0;
-        for t in 0..threads {
-            let count = share(config.conns, threads, t);
-            let sample = share(config.sample, threads, t);
-            let shared = &shared;
-            let spawned = std::thread::Builder::new()
-                .name(format!("bench-{t}"))
-                .spawn_scoped(scope, move || {
-                    worker(config, shared, first, count, sample, deadline)
-                });
-            first += count;
-            match spawned {
-                Ok(handle) => handles.push(handle),
-                Err(err) => {
-                    shared.stop.store(true, Ordering::Relaxed);
-                    handles.clear(); // the scope still joins them
-                    finished.store(true, Ordering::Relaxed);
-                    return Err(BenchError::Setup("spawn a load thread", err));
-                }
-            }
-        }
-        let results: Vec<_> = handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(BenchError::Setup(
-                        "run a load thread",
-                        std::io::Error::other("it panicked"),
-                    ))
-                })
-            })
-            .collect();
+        let results = run_workers(scope, config, &shared, start + config.duration);
         finished.store(true, Ordering::Relaxed);
-        Ok(results)
+        results
     })?;
 
     let elapsed = start.elapsed();
@@ -131,14 +97,51 @@ pub fn run(config: &BenchConfig) -> Result<Report, BenchError> {
     for result in results {
         let (part, part_hold) = result?;
         stats.merge(&part);
-        if let Some(part_hold) = part_hold {
-            match &mut hold {
-                Some(total) => hold::merge(total, &part_hold),
-                None => hold = Some(part_hold),
-            }
+        match (&mut hold, part_hold) {
+            (Some(total), Some(part)) => hold::merge(total, &part),
+            (None, part) => hold = part,
+            (Some(_), None) => {}
         }
     }
     Ok(Report::new(config, &stats, elapsed, hold))
+}
+
+/// What one worker thread hands back.
+type WorkerResult = Result<(Stats, Option<HoldReport>), BenchError>;
+
+/// Spawns one worker per thread on its share of the connections and joins them all.
+fn run_workers<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    config: &'scope BenchConfig,
+    shared: &'scope Shared,
+    deadline: Instant,
+) -> Result<Vec<WorkerResult>, BenchError> {
+    let threads = config.threads.min(config.conns);
+    let mut handles = Vec::with_capacity(threads);
+    let mut first = 0;
+    for t in 0..threads {
+        let count = share(config.conns, threads, t);
+        let sample = share(config.sample, threads, t);
+        let spawned = std::thread::Builder::new()
+            .name(format!("bench-{t}"))
+            .spawn_scoped(scope, move || {
+                worker(config, shared, first, count, sample, deadline)
+            });
+        first += count;
+        match spawned {
+            Ok(handle) => handles.push(handle),
+            Err(err) => {
+                // The scope joins the threads already started; tell them to stop now.
+                shared.stop.store(true, Ordering::Relaxed);
+                return Err(BenchError::Setup("spawn a load thread", err));
+            }
+        }
+    }
+    let panicked = || BenchError::Setup("run a load thread", std::io::Error::other("it panicked"));
+    Ok(handles
+        .into_iter()
+        .map(|handle| handle.join().unwrap_or_else(|_| Err(panicked())))
+        .collect())
 }
 
 /// One thread's run: its share `first..first + count` of the connections.

@@ -48,28 +48,8 @@ pub fn run(
 ) -> io::Result<Stats> {
     let mut poll = Poll::new()?;
     let mut stats = Stats::new();
-    let local: SocketAddr = match config.addr {
-        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let mut flows = Vec::with_capacity(count);
-    for i in 0..count {
-        let mut socket = UdpSocket::bind(local)?;
-        socket.connect(config.addr)?;
-        poll.registry()
-            .register(&mut socket, Token(i), Interest::READABLE)?;
-        stats.connects += 1;
-        let ex = Exchange::new(config.protocol, config.size, true);
-        flows.push(Flow {
-            socket,
-            ex,
-            seq: 0,
-            stamp: 0..0,
-            sent_at: None,
-            send_at: Some(Instant::now()),
-            finished: false,
-        });
-    }
+    let mut flows = open_flows(config, &poll, count)?;
+    stats.connects += count as u64;
     let mut scratch = vec![0; SCRATCH];
     let mut events = Events::with_capacity(256);
     // Losses are noticed at most a quarter of the loss timeout late.
@@ -110,6 +90,32 @@ pub fn run(
         .errors
         .fetch_add(stats.error_total() - published.1, Ordering::Relaxed);
     Ok(stats)
+}
+
+/// Binds and connects `count` sockets to the server, each registered with its index as token.
+fn open_flows(config: &BenchConfig, poll: &Poll, count: usize) -> io::Result<Vec<Flow>> {
+    let local: SocketAddr = match config.addr {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let now = Instant::now();
+    (0..count)
+        .map(|i| {
+            let mut socket = UdpSocket::bind(local)?;
+            socket.connect(config.addr)?;
+            poll.registry()
+                .register(&mut socket, Token(i), Interest::READABLE)?;
+            Ok(Flow {
+                socket,
+                ex: Exchange::new(config.protocol, config.size, true),
+                seq: 0,
+                stamp: 0..0,
+                sent_at: None,
+                send_at: Some(now),
+                finished: false,
+            })
+        })
+        .collect()
 }
 
 impl Flow {
