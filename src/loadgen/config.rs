@@ -16,6 +16,8 @@ pub enum Scenario {
     /// TCP echo ping-pong: `pipeline` messages of `size` bytes in flight per connection.
     Echo,
     /// TCP line protocol (hello or timestamp): greeting, then lines checked by shape.
+    ///
+    /// The server must use line framing (its default): replies are found by length.
     Lines,
     /// Open `conns` connections, verify each once, hold them idle, verify a sample, close.
     Hold,

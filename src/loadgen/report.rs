@@ -107,7 +107,7 @@ impl Report {
             scenario: config.scenario.name(),
             protocol: config.protocol.name(),
             target: config.addr.to_string(),
-            threads: config.threads,
+            threads: config.threads.min(config.conns), // never more loops than connections
             conns: config.conns,
             size: config.size,
             pipeline: config.pipeline,

@@ -224,7 +224,8 @@ impl<'a> Engine<'a> {
         self.flush(i);
     }
 
-    /// Decides what a connection does after reading: refill, or (churn) close and reopen.
+    /// Decides what a connection does after reading: queue what its mode allows, or
+    /// (churn, after its one reply) close and reopen.
     fn after_reply(&mut self, i: usize, now: Instant) {
         let conn = &self.conns[i];
         match self.mode {
