@@ -139,6 +139,14 @@ impl BenchConfig {
         if self.addr.port() == 0 {
             return invalid(format!("{}: port 0 cannot be connected to", self.addr));
         }
+        if !SUPPORTED.contains(&self.protocol) {
+            let names: Vec<&str> = SUPPORTED.iter().map(|p| p.name()).collect();
+            return invalid(format!(
+                "bench speaks {}, not {}",
+                names.join(", "),
+                self.protocol
+            ));
+        }
         match (self.scenario, self.protocol) {
             (Scenario::Lines, Protocol::Echo) => {
                 return invalid("lines needs --protocol hello or timestamp".into())
@@ -176,6 +184,9 @@ impl BenchConfig {
         })
     }
 }
+
+/// The protocols the generator can check replies of.
+pub const SUPPORTED: [Protocol; 3] = [Protocol::Echo, Protocol::Hello, Protocol::Timestamp];
 
 /// Largest message: big enough for any benchmark, small enough to catch a typo.
 pub const MAX_SIZE: usize = 16 << 20;
