@@ -26,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve with the event loop (the default).
     Serve(ServeArgs),
+    /// Load a server with a verifying, non-blocking load generator.
+    Bench(crate::loadgen::BenchArgs),
 }
 
 /// Flags shared by every server: bindings, framing, limits, logging.
@@ -145,6 +147,7 @@ impl Cli {
         match &self.command {
             None => Some(&self.serve),
             Some(Command::Serve(args)) => Some(args),
+            Some(Command::Bench(_)) => None,
         }
     }
 }
