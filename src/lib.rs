@@ -8,6 +8,7 @@
 //! - [`reactor`]: the event loop. The only module that touches mio.
 //! - [`config`]: what to serve and with which limits, shared by every driver.
 //! - [`cli`]: the command line, parsed with clap.
+//! - [`threaded`]: the thread-per-connection baseline, same handlers, blocking sockets.
 //!
 //! # How a message flows
 //!
@@ -28,3 +29,4 @@
 pub mod cli;
 pub mod config;
 pub mod protocol;
+pub mod threaded;
