@@ -54,10 +54,19 @@
 //! [`ShutdownHandle::shutdown`] (from any thread, e.g. the one
 //! [`watch_signals`] starts) wakes `run`, which: ends each blocked `accept` by
 //! connecting to its own listener, and each `recv_from` by sending its socket
-//! an empty datagram; then calls `shutdown(Read)` on every live stream, so a
-//! thread blocked in `read` sees end-of-file, stops producing, and closes once
-//! its replies are written. After `--drain-timeout`, streams still writing get
+//! an empty datagram; then calls `shutdown(Read)` on each stream whose thread
+//! is blocked in `read`, which wakes it with end-of-file so it closes. A busy
+//! thread finishes the write it is in, answers nothing more, sends FIN and
+//! lingers, reading and discarding, until its client's EOF: closing a socket
+//! while input still arrives makes the kernel send a reset, which destroys
+//! replies not yet delivered. After `--drain-timeout`, streams still open get
 //! `shutdown(Both)`. Blocking calls cannot be cancelled portably any other way.
+//!
+//! The price of that wake-up: a woken thread can no longer linger (every
+//! `read` now returns end-of-file at once), so a client that sends again
+//! after shutdown began may get a reset, and with it lose replies still in
+//! the kernel. A client that has finished sending gets every reply, then EOF.
+//! The reactor, which never blocks, has no such gap.
 
 mod live;
 mod stats;

@@ -148,6 +148,8 @@ impl Connection {
         loop {
             let n = match self.live.read(&mut buf, &self.slot.shared) {
                 Ok(Some(n)) => n,
+                // Shutdown began while we were answering: linger, since the
+                // client may still be sending and a reset would destroy replies.
                 Ok(None) => return self.close(&mut buf, stats, "server shutdown"),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => return Err(err),
@@ -190,11 +192,16 @@ impl Connection {
             stats.messages += progress.messages;
             input = &input[progress.consumed..];
             self.send(out, stats)?;
-            if progress.action == Action::Close || self.slot.shared.stopping() {
+            if progress.action == Action::Close {
                 return Ok(Action::Close);
             }
             if input.is_empty() {
+                // Shutdown, if it has begun, is seen at the next read.
                 return Ok(Action::Continue);
+            }
+            if self.slot.shared.stopping() {
+                // Requests left unanswered: produce nothing more.
+                return Ok(Action::Close);
             }
         }
     }
