@@ -335,8 +335,9 @@ fn shutdown_delivers_pending_replies_then_eof() {
 #[test]
 fn the_drain_timeout_aborts_a_client_that_never_reads() {
     // A 16 MiB line gets a 16 MiB reply in one `write_all`: more than the
-    // kernel buffers on both sides hold, so with the client not reading the
-    // server thread is stuck in that write when shutdown comes.
+    // kernel buffers hold while the client reads nothing (receive buffers
+    // grow only as the application reads), so the server thread is stuck in
+    // that write when shutdown comes.
     let line_len = 16 << 20;
     let limits = Limits {
         max_line: line_len,

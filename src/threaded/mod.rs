@@ -32,7 +32,8 @@
 //!   two kernel memory mappings (`vm.max_map_count` caps the thread count).
 //! - **a read buffer.** The reactor reads every socket into one scratch
 //!   buffer; a thread must own its own, so each connection holds
-//!   [`READ_BUFFER`] bytes of heap for its whole life.
+//!   [`READ_BUFFER`] bytes of heap for its whole life (resident only as far
+//!   as its reads have touched it).
 //! - **kernel scheduling.** Every message wakes a thread: a context switch in
 //!   and out, per message, where the reactor handles a batch of ready sockets
 //!   per wake-up. With thousands of threads the run queue and the caches pay.
