@@ -26,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve with the event loop (the default).
     Serve(ServeArgs),
+    /// Serve with one OS thread per connection (the baseline).
+    Threaded(ServeArgs),
     /// Load a server with a verifying, non-blocking load generator.
     Bench(crate::loadgen::BenchArgs),
 }
@@ -142,11 +144,11 @@ impl ServeArgs {
 }
 
 impl Cli {
-    /// The serve arguments, whether given after `serve` or on their own.
+    /// The server arguments, whether given after `serve`, after `threaded`, or on their own.
     pub fn serve_args(&self) -> Option<&ServeArgs> {
         match &self.command {
             None => Some(&self.serve),
-            Some(Command::Serve(args)) => Some(args),
+            Some(Command::Serve(args) | Command::Threaded(args)) => Some(args),
             Some(Command::Bench(_)) => None,
         }
     }
@@ -187,6 +189,15 @@ mod tests {
         assert_eq!(config.bindings.len(), 1);
         assert_eq!(config.framing, Framing::Raw);
         assert_eq!(config.limits.idle_timeout, None);
+    }
+
+    #[test]
+    fn threaded_takes_the_same_flags() {
+        let cli = parse(&["threaded", "--tcp", "hello=127.0.0.1:0", "--max-conns", "3"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Threaded(_))));
+        let config = cli.serve_args().unwrap().config(100);
+        assert_eq!(config.bindings.len(), 1);
+        assert_eq!(config.limits.max_conns, 3);
     }
 
     #[test]

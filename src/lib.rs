@@ -10,6 +10,7 @@
 //! - [`files`]: opening the files protocol's files safely inside `--files-root`.
 //! - [`cli`]: the command line, parsed with clap.
 //! - [`loadgen`]: `reactord bench`, a verifying non-blocking load generator.
+//! - [`threaded`]: the thread-per-connection baseline, same handlers, blocking sockets.
 //!
 //! # How a message flows
 //!
@@ -33,3 +34,4 @@ pub mod files;
 pub mod loadgen;
 pub mod protocol;
 pub mod reactor;
+pub mod threaded;
