@@ -132,3 +132,25 @@ fn hello_client_takes_names_and_reports_a_refused_connection() {
         "{err}"
     );
 }
+
+#[test]
+fn timestamp_client_answers_each_stdin_line_until_an_empty_one_over_tcp_and_udp() {
+    let server = start_server(config(Framing::Line));
+    for transport in [Transport::Tcp, Transport::Udp] {
+        let addr = server.addr(transport, Protocol::Timestamp).to_string();
+        let mut command = example("timestamp_client");
+        command.args(["--addr", &addr]);
+        if transport == Transport::Udp {
+            command.arg("--udp");
+        }
+        let out = run(command, b"hello\nworld\n\nnever sent\n");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 2, "{transport:?}: {stdout}");
+        for (line, word) in lines.iter().zip(["hello", "world"]) {
+            assert!(line.starts_with("Server: ["), "{line}");
+            assert!(line.ends_with(&format!("] {word}")), "{line}");
+        }
+    }
+}
