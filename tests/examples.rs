@@ -16,10 +16,11 @@ mod common;
 use common::*;
 use reactord::config::Transport;
 use reactord::protocol::{Framing, Protocol};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// The built example `name`, or a failure that says how to build it.
@@ -88,6 +89,17 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A fresh, empty temporary directory for one test.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "reactord-test-examples-{name}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// A loopback port with nothing listening on it (bound, then released).
 fn closed_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
@@ -153,4 +165,81 @@ fn timestamp_client_answers_each_stdin_line_until_an_empty_one_over_tcp_and_udp(
             assert!(line.ends_with(&format!("] {word}")), "{line}");
         }
     }
+}
+
+#[test]
+fn udp_chat_sends_piped_lines_and_prints_the_echoes_until_terminated() {
+    let server = start_server(config(Framing::Line));
+    let peer = server.addr(Transport::Udp, Protocol::Echo).to_string();
+    let mut child = example("udp_chat")
+        .args(["--peer", &peer])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn udp_chat");
+    // Lines arrive one by one through a channel, so each wait has a deadline.
+    let (tx, rx) = mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        stdout
+            .lines()
+            .map_while(Result::ok)
+            .try_for_each(|l| tx.send(l))
+    });
+    let banner = rx.recv_timeout(TIMEOUT).expect("udp_chat banner");
+    assert!(banner.starts_with("udp_chat on 127.0.0.1:"), "{banner}");
+
+    // Stdin stays open: the chat must send while it also waits to receive.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"one\n").unwrap();
+    let first = rx.recv_timeout(TIMEOUT).expect("first echo");
+    stdin.write_all(b"two\r\nthree").unwrap();
+    drop(stdin); // end of input: the unterminated "three" is sent too
+    let mut got = vec![first];
+    got.push(rx.recv_timeout(TIMEOUT).expect("second echo"));
+    got.push(rx.recv_timeout(TIMEOUT).expect("third echo"));
+    for (line, word) in got.iter().zip(["one", "two", "three"]) {
+        assert_eq!(line, &format!("{peer}: {word}"));
+    }
+
+    // Still running after end of input; SIGTERM, by its own id, ends it cleanly.
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "udp_chat quit at end of input"
+    );
+    // SAFETY: kill(2) on a child we spawned and have not reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = wait(&mut child, TIMEOUT);
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn udp_chat_reads_a_regular_file_on_stdin_whole() {
+    let server = start_server(config(Framing::Line));
+    let peer = server.addr(Transport::Udp, Protocol::Echo).to_string();
+    let dir = temp_dir("chat-file");
+    std::fs::write(dir.join("input.txt"), b"from a file\n").unwrap();
+    let mut child = example("udp_chat")
+        .args(["--peer", &peer])
+        .stdin(std::fs::File::open(dir.join("input.txt")).unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn udp_chat");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while stdout.read_line(&mut line).unwrap_or(0) > 0 {
+            let _ = tx.send(std::mem::take(&mut line));
+        }
+    });
+    rx.recv_timeout(TIMEOUT).expect("banner");
+    let echo = rx.recv_timeout(TIMEOUT).expect("echo of the file's line");
+    assert_eq!(echo, format!("{peer}: from a file\n"));
+    // SAFETY: kill(2) on a child we spawned and have not reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert!(wait(&mut child, TIMEOUT).success());
+    let _ = std::fs::remove_dir_all(dir);
 }
