@@ -14,7 +14,7 @@
 mod common;
 
 use common::*;
-use reactord::config::Transport;
+use reactord::config::{Binding, Transport};
 use reactord::protocol::{Framing, Protocol};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -241,5 +241,56 @@ fn udp_chat_reads_a_regular_file_on_stdin_whole() {
     // SAFETY: kill(2) on a child we spawned and have not reaped.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     assert!(wait(&mut child, TIMEOUT).success());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn files_server(root: &Path) -> TestServer {
+    let mut config = config(Framing::Line);
+    config.bindings.push(Binding {
+        transport: Transport::Tcp,
+        protocol: Protocol::Files,
+        addr: "127.0.0.1:0".parse().unwrap(),
+    });
+    config.files_root = Some(root.to_path_buf());
+    start_server(config)
+}
+
+#[test]
+fn download_saves_small_and_large_files_and_leaves_nothing_on_a_refusal() {
+    let dir = temp_dir("download");
+    let (root, out) = (dir.join("root"), dir.join("out"));
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let big: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(root.join("small.txt"), b"hello file\n").unwrap();
+    std::fs::write(root.join("big.bin"), &big).unwrap();
+    let server = files_server(&root);
+    let addr = server.addr(Transport::Tcp, Protocol::Files).to_string();
+
+    for (name, content) in [("small.txt", &b"hello file\n"[..]), ("big.bin", &big)] {
+        let mut command = example("download");
+        command.args(["--addr", &addr, name]).current_dir(&out);
+        let result = run(command, b"");
+        assert!(result.status.success(), "{}", text(&result.stderr));
+        let saved = std::fs::read(out.join(format!("download_{name}"))).unwrap();
+        assert!(saved == content, "{name}: {} bytes saved", saved.len());
+        let stdout = text(&result.stdout);
+        assert!(
+            stdout.contains(&format!("saved {} bytes", content.len())),
+            "{stdout}"
+        );
+    }
+
+    let mut command = example("download");
+    let prefix = format!("{}/got_", out.display());
+    command.args(["--addr", &addr, "--prefix", &prefix, "missing.txt"]);
+    let result = run(command, b"");
+    assert!(!result.status.success());
+    assert!(
+        text(&result.stderr).contains("error: no such file"),
+        "{}",
+        text(&result.stderr)
+    );
+    assert!(!out.join("got_missing.txt").exists());
     let _ = std::fs::remove_dir_all(dir);
 }
