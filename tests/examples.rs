@@ -294,3 +294,82 @@ fn download_saves_small_and_large_files_and_leaves_nothing_on_a_refusal() {
     assert!(!out.join("got_missing.txt").exists());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A one-shot HTTP/1.1 server: reads the request head, sends `response`, closes.
+fn http_server(response: &'static [u8]) -> (SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let thread = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let mut request = Vec::new();
+        let mut byte = [0u8];
+        while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+            request.push(byte[0]);
+        }
+        stream.write_all(response).unwrap();
+        request // dropping the stream closes the connection
+    });
+    (addr, thread)
+}
+
+#[test]
+fn http_get_prints_the_header_and_saves_the_body_byte_for_byte() {
+    // The body holds a blank line and non-UTF-8 bytes: only the first \r\n\r\n splits.
+    const BODY: &[u8] = b"<p>one</p>\r\n\r\n<p>two</p>\xff\x00";
+    const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 26\r\n\
+        Connection: close\r\n\r\n<p>one</p>\r\n\r\n<p>two</p>\xff\x00";
+    let (addr, server) = http_server(RESPONSE);
+    let dir = temp_dir("http");
+    let mut command = example("http_get");
+    command
+        .arg(format!("http://{addr}/page?x=1"))
+        .current_dir(&dir);
+    let out = run(command, b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 26\r\nConnection: close\n"
+    );
+    assert_eq!(std::fs::read(dir.join("page.html")).unwrap(), BODY);
+    assert!(
+        !text(&out.stderr).contains("note:"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let request = text(&server.join().unwrap());
+    assert!(
+        request.starts_with("GET /page?x=1 HTTP/1.1\r\n"),
+        "{request}"
+    );
+    assert!(
+        request.contains(&format!("\r\nHost: {addr}\r\n")),
+        "{request}"
+    );
+    assert!(request.contains("\r\nConnection: close\r\n"), "{request}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn http_get_refuses_https_and_reports_a_refused_connection() {
+    let mut command = example("http_get");
+    command.arg("https://127.0.0.1/");
+    let out = run(command, b"");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("https:// needs TLS"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let mut command = example("http_get");
+    command.arg(format!("http://{}/", closed_port()));
+    let out = run(command, b"");
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cannot connect to") && !err.contains("panicked"),
+        "{err}"
+    );
+}
