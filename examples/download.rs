@@ -4,7 +4,9 @@
 //! 7020): send a file name and a newline; the server streams the file's bytes
 //! and closes, or sends one line `error: <reason>` and closes. The bytes are
 //! saved to `--prefix` + the name's last component (`download_notes.txt`;
-//! the prefix may contain a directory: `--prefix /tmp/got_`).
+//! the prefix may contain a directory: `--prefix /tmp/got_`). Against
+//! `reactord --framing raw`, add `--raw` to send the bare name, as the seed
+//! does: that server takes one read as the name, newline included.
 //!
 //! ```sh
 //! cargo run -- --files-root /some/dir &
@@ -52,6 +54,9 @@ struct Args {
     /// Saved as PREFIX + the name's last component.
     #[arg(long, default_value = "download_")]
     prefix: String,
+    /// For a `--framing raw` server: send the bare name, without the newline.
+    #[arg(long)]
+    raw: bool,
 }
 
 fn main() -> ExitCode {
@@ -77,7 +82,8 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let mut stream = TcpStream::connect(&args.addr)
         .map_err(|e| format!("cannot connect to {}: {e}", args.addr))?;
     stream.set_read_timeout(Some(TIMEOUT))?;
-    stream.write_all(format!("{}\n", args.name).as_bytes())?;
+    let newline = if args.raw { "" } else { "\n" };
+    stream.write_all(format!("{}{newline}", args.name).as_bytes())?;
 
     // Read until the first bytes can tell a refusal from a file.
     let mut head = Vec::new();

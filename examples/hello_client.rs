@@ -63,6 +63,9 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     if args.raw && args.names.iter().any(|name| name.is_empty()) {
         return Err("an empty name sends nothing in raw mode, so no reply would come".into());
     }
+    if args.names.iter().any(|name| name.contains('\n')) {
+        return Err("a name cannot contain a newline: it would be two messages".into());
+    }
     let stream = TcpStream::connect(&args.addr)
         .map_err(|e| format!("cannot connect to {}: {e}", args.addr))?;
     stream.set_read_timeout(Some(TIMEOUT))?;

@@ -39,20 +39,35 @@ fn example(name: &str) -> Command {
     Command::new(path)
 }
 
+/// A running example, killed (by its own id) and reaped if a test fails before it exits.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Runs `command` with `stdin` piped in, within `TIMEOUT`; returns its output.
 fn run(mut command: Command, stdin: &[u8]) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn example");
+    let mut child = Running(
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn example"),
+    );
+    let child = &mut child.0;
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin).unwrap();
     drop(input); // end of input
     let stdout = reader(child.stdout.take().unwrap());
     let stderr = reader(child.stderr.take().unwrap());
-    let status = wait(&mut child, TIMEOUT);
+    let status = wait(child, TIMEOUT);
     Output {
         status,
         stdout: stdout.join().unwrap(),
@@ -171,13 +186,16 @@ fn timestamp_client_answers_each_stdin_line_until_an_empty_one_over_tcp_and_udp(
 fn udp_chat_sends_piped_lines_and_prints_the_echoes_until_terminated() {
     let server = start_server(config(Framing::Line));
     let peer = server.addr(Transport::Udp, Protocol::Echo).to_string();
-    let mut child = example("udp_chat")
-        .args(["--peer", &peer])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn udp_chat");
+    let mut running = Running(
+        example("udp_chat")
+            .args(["--peer", &peer])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn udp_chat"),
+    );
+    let child = &mut running.0;
     // Lines arrive one by one through a channel, so each wait has a deadline.
     let (tx, rx) = mpsc::channel();
     let stdout = BufReader::new(child.stdout.take().unwrap());
@@ -210,7 +228,7 @@ fn udp_chat_sends_piped_lines_and_prints_the_echoes_until_terminated() {
     );
     // SAFETY: kill(2) on a child we spawned and have not reaped.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    let status = wait(&mut child, TIMEOUT);
+    let status = wait(child, TIMEOUT);
     assert!(status.success(), "{status:?}");
 }
 
@@ -220,13 +238,16 @@ fn udp_chat_reads_a_regular_file_on_stdin_whole() {
     let peer = server.addr(Transport::Udp, Protocol::Echo).to_string();
     let dir = temp_dir("chat-file");
     std::fs::write(dir.join("input.txt"), b"from a file\n").unwrap();
-    let mut child = example("udp_chat")
-        .args(["--peer", &peer])
-        .stdin(std::fs::File::open(dir.join("input.txt")).unwrap())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn udp_chat");
+    let mut running = Running(
+        example("udp_chat")
+            .args(["--peer", &peer])
+            .stdin(std::fs::File::open(dir.join("input.txt")).unwrap())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn udp_chat"),
+    );
+    let child = &mut running.0;
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -240,12 +261,12 @@ fn udp_chat_reads_a_regular_file_on_stdin_whole() {
     assert_eq!(echo, format!("{peer}: from a file\n"));
     // SAFETY: kill(2) on a child we spawned and have not reaped.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    assert!(wait(&mut child, TIMEOUT).success());
+    assert!(wait(child, TIMEOUT).success());
     let _ = std::fs::remove_dir_all(dir);
 }
 
-fn files_server(root: &Path) -> TestServer {
-    let mut config = config(Framing::Line);
+fn files_server(root: &Path, framing: Framing) -> TestServer {
+    let mut config = config(framing);
     config.bindings.push(Binding {
         transport: Transport::Tcp,
         protocol: Protocol::Files,
@@ -264,7 +285,7 @@ fn download_saves_small_and_large_files_and_leaves_nothing_on_a_refusal() {
     let big: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(root.join("small.txt"), b"hello file\n").unwrap();
     std::fs::write(root.join("big.bin"), &big).unwrap();
-    let server = files_server(&root);
+    let server = files_server(&root, Framing::Line);
     let addr = server.addr(Transport::Tcp, Protocol::Files).to_string();
 
     for (name, content) in [("small.txt", &b"hello file\n"[..]), ("big.bin", &big)] {
@@ -292,6 +313,25 @@ fn download_saves_small_and_large_files_and_leaves_nothing_on_a_refusal() {
         text(&result.stderr)
     );
     assert!(!out.join("got_missing.txt").exists());
+
+    // A raw-framing server takes one read as the name: --raw leaves out the newline.
+    let raw = files_server(&root, Framing::Raw);
+    let raw_addr = raw.addr(Transport::Tcp, Protocol::Files).to_string();
+    let mut command = example("download");
+    command.args([
+        "--addr",
+        &raw_addr,
+        "--raw",
+        "--prefix",
+        &prefix,
+        "small.txt",
+    ]);
+    let result = run(command, b"");
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    assert_eq!(
+        std::fs::read(out.join("got_small.txt")).unwrap(),
+        b"hello file\n"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
