@@ -355,10 +355,13 @@ impl State {
             }
             Protocol::Chat => chat::message(&self.peer, message, out),
             Protocol::Files => {
-                match files::check_name(message) {
+                // In raw framing a client may still end the name with a newline.
+                let name = message.strip_suffix(b"\n").unwrap_or(message);
+                let name = name.strip_suffix(b"\r").unwrap_or(name);
+                match files::check_name(name) {
                     Ok(()) => {
                         self.file_requested = true;
-                        self.file_request = Some(message.to_vec());
+                        self.file_request = Some(name.to_vec());
                     }
                     Err(reason) => self.refuse(reason, out),
                 }
