@@ -38,7 +38,7 @@ pub struct ServeArgs {
     /// Serve PROTO over TCP at ADDR, e.g. echo=127.0.0.1:7007 (repeatable; disables the defaults).
     #[arg(long = "tcp", value_name = "PROTO=ADDR", value_parser = parse_tcp)]
     pub tcp: Vec<Binding>,
-    /// Serve PROTO over UDP at ADDR, e.g. hello=[::1]:9999 (repeatable; disables the defaults).
+    /// Serve PROTO over UDP at ADDR, e.g. `hello=[::1]:9999` (repeatable; disables the defaults).
     #[arg(long = "udp", value_name = "PROTO=ADDR", value_parser = parse_udp)]
     pub udp: Vec<Binding>,
     /// Serve PROTO on a Unix stream socket at PATH, e.g. echo=/tmp/echo.sock (repeatable; disables the defaults).

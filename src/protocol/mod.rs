@@ -10,7 +10,7 @@
 //! - [`Session`] is one TCP connection's protocol state: framing, the
 //!   unfinished line, and whether the protocol asked to close.
 //! - [`Protocol::on_datagram`] answers one UDP datagram with at most one.
-//! - [`line`] splits a stream into lines; [`ctime`] formats time.
+//! - [`line`](mod@line) splits a stream into lines; [`ctime`] formats time.
 //!
 //! Output is appended to a caller-owned `Vec<u8>`, so a driver can reuse one
 //! buffer for every connection and copy only what the socket would not take.
