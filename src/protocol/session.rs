@@ -64,9 +64,20 @@ struct State {
     protocol: Protocol,
     framing: Framing,
     closing: bool,
-    peer: String,
-    producer: Option<Producer>,
     file_requested: bool,
+    /// What only chat, chargen and files need, boxed: tens of thousands of
+    /// idle echo sessions should not each carry room for it.
+    extra: Option<Box<Extra>>,
+}
+
+/// Per-session state of the less common protocols.
+#[derive(Debug, Default)]
+struct Extra {
+    /// How chat shows this member.
+    peer: String,
+    /// Output of the session's own: chargen's lines or a file.
+    producer: Option<Producer>,
+    /// A file name waiting for the driver to open it.
     file_request: Option<Vec<u8>>,
 }
 
@@ -79,17 +90,18 @@ impl Session {
                 protocol,
                 framing,
                 closing: false,
-                peer: String::new(),
-                producer: None,
                 file_requested: false,
-                file_request: None,
+                extra: None,
             },
         }
     }
 
     /// Names the peer, as chat shows it to the room (`127.0.0.1:5555`).
+    /// Only chat keeps the name; other protocols never show it.
     pub fn with_peer(mut self, peer: impl Into<String>) -> Self {
-        self.state.peer = peer.into();
+        if self.state.protocol == Protocol::Chat {
+            self.state.extra().peer = peer.into();
+        }
         self
     }
 
@@ -130,9 +142,9 @@ impl Session {
                 state.closing = true;
                 return Action::Close;
             }
-            Protocol::Chargen => state.producer = Some(Producer::Chargen { next: 0 }),
+            Protocol::Chargen => state.extra().producer = Some(Producer::Chargen { next: 0 }),
             Protocol::Chat => {
-                chat::joined(&state.peer, out);
+                chat::joined(state.peer(), out);
                 state.terminate(out);
             }
             Protocol::Echo | Protocol::Timestamp | Protocol::Discard | Protocol::Files => {}
@@ -252,7 +264,7 @@ impl Session {
                 self.state.on_message(&last, now, out);
             }
         }
-        if self.state.closing || !(self.state.file_requested || self.state.producer.is_some()) {
+        if self.state.closing || !(self.state.file_requested || self.state.has_producer()) {
             self.state.closing = true;
             return Action::Close;
         }
@@ -262,23 +274,29 @@ impl Session {
     /// The connection is going away: chat tells the room.
     pub fn on_close(&mut self, departure: Departure, out: &mut Vec<u8>) {
         if self.state.protocol == Protocol::Chat {
-            chat::departed(&self.state.peer, departure, out);
+            chat::departed(self.state.peer(), departure, out);
             self.state.terminate(out);
         }
         self.state.closing = true;
-        self.state.producer = None;
+        if let Some(extra) = &mut self.state.extra {
+            extra.producer = None;
+        }
     }
 
     /// True while the session has output of its own to stream.
     pub fn wants_to_produce(&self) -> bool {
-        self.state.producer.is_some() && !self.state.closing
+        self.state.has_producer() && !self.state.closing
     }
 
     /// Appends streamed output until `out` holds at least `out_limit` bytes
     /// (a file may end sooner: then `Close`).
     pub fn poll_output(&mut self, out: &mut Vec<u8>, out_limit: usize) -> Action {
         let state = &mut self.state;
-        let more = match &mut state.producer {
+        let more = match state
+            .extra
+            .as_mut()
+            .and_then(|extra| extra.producer.as_mut())
+        {
             None => true,
             Some(Producer::Chargen { next }) => {
                 chargen::fill(next, out, out_limit);
@@ -289,7 +307,7 @@ impl Session {
             Some(Producer::Reader(reader)) => matches!(read_into(reader, out, out_limit), Ok(true)),
         };
         if !more {
-            state.producer = None;
+            state.extra().producer = None;
             state.closing = true;
             return Action::Close;
         }
@@ -298,12 +316,15 @@ impl Session {
 
     /// The file name the client asked for, once, for the driver to open.
     pub fn take_file_request(&mut self) -> Option<Vec<u8>> {
-        self.state.file_request.take()
+        self.state
+            .extra
+            .as_mut()
+            .and_then(|extra| extra.file_request.take())
     }
 
     /// Streams `reader` (the requested file) to the client, then closes.
     pub fn start_stream(&mut self, reader: Box<dyn Read + Send>) {
-        self.state.producer = Some(Producer::Reader(reader));
+        self.state.extra().producer = Some(Producer::Reader(reader));
     }
 
     /// Refuses the request with `error: <reason>` and closes.
@@ -330,6 +351,20 @@ fn read_into(reader: &mut dyn Read, out: &mut Vec<u8>, out_limit: usize) -> io::
 }
 
 impl State {
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    fn peer(&self) -> &str {
+        self.extra.as_ref().map_or("", |extra| &extra.peer)
+    }
+
+    fn has_producer(&self) -> bool {
+        self.extra
+            .as_ref()
+            .is_some_and(|extra| extra.producer.is_some())
+    }
+
     fn terminate(&self, out: &mut Vec<u8>) {
         if self.framing == Framing::Line {
             out.push(b'\n');
@@ -353,7 +388,7 @@ impl State {
                     return Action::Close;
                 }
             }
-            Protocol::Chat => chat::message(&self.peer, message, out),
+            Protocol::Chat => chat::message(self.peer(), message, out),
             Protocol::Files => {
                 // In raw framing a client may still end the name with a newline.
                 let name = message.strip_suffix(b"\n").unwrap_or(message);
@@ -361,7 +396,7 @@ impl State {
                 match files::check_name(name) {
                     Ok(()) => {
                         self.file_requested = true;
-                        self.file_request = Some(name.to_vec());
+                        self.extra().file_request = Some(name.to_vec());
                     }
                     Err(reason) => self.refuse(reason, out),
                 }

@@ -12,7 +12,7 @@
 //!   here. We instead retry after [`FD_RETRY`], or sooner when a connection
 //!   closes and frees a descriptor, and warn at most once per [`FD_WARNING_EVERY`].
 
-use super::connection::Connection;
+use super::connection::{Connection, Peer};
 use super::source::Source;
 use super::stream::Stream;
 use super::{token, Reactor};
@@ -95,18 +95,12 @@ impl Reactor {
                         if let Err(err) = stream.set_nodelay(true) {
                             log::debug!("{peer}: cannot set TCP_NODELAY: {err}");
                         }
-                        (Stream::Tcp(stream), peer.to_string())
+                        (Stream::Tcp(stream), Peer::Inet(peer))
                     })
                 }
-                Some(Some(Source::UnixListener { socket, .. })) => {
-                    socket.accept().map(|(stream, peer)| {
-                        let name = match peer.as_pathname() {
-                            Some(path) => format!("unix:{}", path.display()),
-                            None => format!("unix:#{}", self.next_generation),
-                        };
-                        (Stream::Unix(stream), name)
-                    })
-                }
+                Some(Some(Source::UnixListener { socket, .. })) => socket
+                    .accept()
+                    .map(|(stream, _)| (Stream::Unix(stream), Peer::Unix)),
                 _ => return,
             };
             match accepted {
@@ -140,7 +134,7 @@ impl Reactor {
     fn add_connection(
         &mut self,
         stream: Stream,
-        peer: String,
+        peer: Peer,
         listener: usize,
         now: Instant,
         wall: SystemTime,
@@ -153,8 +147,14 @@ impl Reactor {
         self.next_generation = (generation + 1) & token::GENERATION_MASK;
         let key = self.connections.vacant_key();
         let token = token::connection(key, generation);
-        let session =
-            Session::new(protocol, self.framing, self.limits.max_line).with_peer(peer.clone());
+        let mut session = Session::new(protocol, self.framing, self.limits.max_line);
+        if protocol == Protocol::Chat {
+            // Only chat shows the peer, so only chat pays for its name.
+            session = session.with_peer(match peer {
+                Peer::Inet(addr) => addr.to_string(),
+                Peer::Unix => format!("unix#{key}.{generation}"),
+            });
+        }
         let mut conn = Connection::new(stream, peer, generation, listener, session, now);
         let (mut cx, _) = self.context(now, wall);
         if let Err(err) = conn.open(token, &mut cx) {

@@ -303,9 +303,10 @@ impl Reactor {
 
     fn fire_timers(&mut self, now: Instant) {
         while let Some(entry) = self.timers.pop_due(now) {
+            let key = entry.key as usize;
             let Some(conn) = self
                 .connections
-                .get(entry.key)
+                .get(key)
                 .filter(|c| c.generation == entry.generation)
             else {
                 continue;
@@ -318,9 +319,9 @@ impl Reactor {
                         self.stats.idle_closed += 1;
                         "idle timeout"
                     };
-                    self.close(entry.key, reason, Departure::Left);
+                    self.close(key, reason, Departure::Left);
                 }
-                Some(deadline) => self.timers.schedule(deadline, entry.key, entry.generation),
+                Some(deadline) => self.timers.schedule(deadline, key, entry.generation),
                 None => {}
             }
         }
