@@ -45,8 +45,8 @@ pub struct Usage {
     pub voluntary_switches: u64,
     /// Involuntary context switches (a thread was preempted).
     pub involuntary_switches: u64,
-    /// Peak RSS the kernel saw, KiB.
-    pub max_rss_kib: u64,
+    // Not ru_maxrss: Linux carries it over from the forked copy of this
+    // process across exec, so it shows the load generator's RSS, not the server's.
 }
 
 /// A running server; stopped and reaped when dropped.
@@ -210,7 +210,6 @@ impl ServerProcess {
             sys_secs: secs(usage.ru_stime),
             voluntary_switches: usage.ru_nvcsw as u64,
             involuntary_switches: usage.ru_nivcsw as u64,
-            max_rss_kib: usage.ru_maxrss as u64,
         })
     }
 }
