@@ -20,14 +20,15 @@ fn color(design: Design) -> RGBColor {
     }
 }
 
-/// Writes the chart to `path`: rate on top, p99 latency below.
+/// Writes the chart to `path`: rate on top, p99 latency below on a log scale
+/// (it spans 100 µs at 10 connections to 300 ms at 10,000).
 pub fn write(path: &Path, cases: &[CaseResult]) -> Result<(), CompareError> {
     // Hold has no meaningful rate: its figures are in the hold table.
     let cases: Vec<&CaseResult> = cases
         .iter()
         .filter(|c| c.case.scenario != Scenario::Hold)
         .collect();
-    let width = 160 + 110 * cases.len().max(1) as u32;
+    let width = 160 + 150 * cases.len().max(1) as u32;
     let root = SVGBackend::new(path, (width, 760)).into_drawing_area();
     let chart_err = |err: &dyn std::fmt::Display| CompareError::Chart(err.to_string());
     root.fill(&WHITE).map_err(|e| chart_err(&e))?;
@@ -36,12 +37,17 @@ pub fn write(path: &Path, cases: &[CaseResult]) -> Result<(), CompareError> {
         &top,
         &cases,
         "operations per second (higher is better)",
+        Scale::Linear,
         |r| Some(r.median.report.rate),
     )
     .map_err(|e| chart_err(&e))?;
-    panel(&bottom, &cases, "p99 latency, µs (lower is better)", |r| {
-        r.median.report.latency_us.map(|l| l.p99 as f64)
-    })
+    panel(
+        &bottom,
+        &cases,
+        "p99 latency, µs, log scale (lower is better)",
+        Scale::Log10,
+        |r| r.median.report.latency_us.map(|l| l.p99 as f64),
+    )
     .map_err(|e| chart_err(&e))?;
     root.present().map_err(|e| chart_err(&e))?;
     Ok(())
@@ -49,16 +55,43 @@ pub fn write(path: &Path, cases: &[CaseResult]) -> Result<(), CompareError> {
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 
+/// How a panel's values map to bar heights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scale {
+    Linear,
+    /// Bars are log10 of the value (at least 1), labelled with the value at each power of ten.
+    Log10,
+}
+
+impl Scale {
+    fn height(self, value: f64) -> f64 {
+        match self {
+            Scale::Linear => value,
+            Scale::Log10 => value.max(1.0).log10(),
+        }
+    }
+
+    fn label(self, y: f64) -> String {
+        match self {
+            Scale::Linear => format!("{y:.0}"),
+            Scale::Log10 if (y - y.round()).abs() < 1e-9 => format!("{:.0}", 10f64.powf(y)),
+            Scale::Log10 => String::new(),
+        }
+    }
+}
+
 fn panel(
     area: &Area<'_>,
     cases: &[&CaseResult],
     title: &str,
-    value: impl Fn(&DesignResult) -> Option<f64>,
+    scale: Scale,
+    raw: impl Fn(&DesignResult) -> Option<f64>,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let value = |r: &DesignResult| raw(r).map(|v| scale.height(v));
     let max = cases
         .iter()
         .flat_map(|c| c.designs.values())
-        .filter_map(&value)
+        .filter_map(value)
         .fold(1.0_f64, f64::max);
     let names: Vec<String> = cases.iter().map(|c| c.case.name.clone()).collect();
     let mut chart = ChartBuilder::on(area)
@@ -80,7 +113,11 @@ fn panel(
                 String::new()
             }
         })
-        .y_label_formatter(&|y| format!("{y:.0}"))
+        .y_labels(match scale {
+            Scale::Linear => 10,
+            Scale::Log10 => (max * 1.1).ceil() as usize + 1,
+        })
+        .y_label_formatter(&|y| scale.label(*y))
         .draw()?;
     for design in DESIGNS {
         let bars: Vec<Rectangle<(f64, f64)>> = cases
