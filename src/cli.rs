@@ -30,6 +30,8 @@ pub enum Command {
     Threaded(ServeArgs),
     /// Load a server with a verifying, non-blocking load generator.
     Bench(crate::loadgen::BenchArgs),
+    /// Run the reactor and the threaded baseline through the same loads, side by side.
+    Compare(crate::compare::CompareArgs),
 }
 
 /// Flags shared by every server: bindings, framing, limits, logging.
@@ -149,7 +151,7 @@ impl Cli {
         match &self.command {
             None => Some(&self.serve),
             Some(Command::Serve(args) | Command::Threaded(args)) => Some(args),
-            Some(Command::Bench(_)) => None,
+            Some(Command::Bench(_) | Command::Compare(_)) => None,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`cli`]: the command line, parsed with clap.
 //! - [`loadgen`]: `reactord bench`, a verifying non-blocking load generator.
 //! - [`threaded`]: the thread-per-connection baseline, same handlers, blocking sockets.
+//! - [`compare`]: `reactord compare`, both designs (and tokio) side by side under the same loads.
 //!
 //! # How a message flows
 //!
@@ -29,6 +30,7 @@
 #![warn(missing_debug_implementations)]
 
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod files;
 pub mod loadgen;

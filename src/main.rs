@@ -24,13 +24,19 @@ fn main() -> ExitCode {
         None => serve(&cli.serve),
         Some(Command::Serve(ref args)) => serve(args),
         Some(Command::Threaded(ref args)) => serve_threaded(args),
-        Some(Command::Bench(ref args)) => match reactord::loadgen::main(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("error: {err}");
-                ExitCode::FAILURE
-            }
-        },
+        Some(Command::Bench(ref args)) => report_error(reactord::loadgen::main(args)),
+        Some(Command::Compare(ref args)) => report_error(reactord::compare::main(args)),
+    }
+}
+
+/// Success, or the error on one line of stderr and a failure exit code.
+fn report_error(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

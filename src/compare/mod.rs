@@ -1,0 +1,204 @@
+//! `reactord compare`: the reactor, the threaded baseline and tokio, side by side.
+//!
+//! Each design runs as a child process of this very binary (`serve`,
+//! `threaded`) or of the tokio echo example, on ephemeral loopback ports. The
+//! load generator runs in this process, so client and server each have their
+//! own open-file budget. Every run starts a fresh server, samples its RSS and
+//! threads from `/proc` while the load runs, and stops it by its pid.
+//!
+//! # Layout
+//!
+//! - [`plan`]: the designs and the cases each preset runs.
+//! - [`server`]: a server as a child process: start, learn its ports, stop, reap.
+//! - [`sampler`]: peak RSS and thread count from `/proc/PID/status`.
+//! - [`run`]: the alternating runs and the median of each design's rounds.
+//! - [`table`]: the markdown tables. [`chart`]: the SVG chart.
+//! - [`error`]: why a comparison stopped ([`CompareError`]).
+
+pub mod chart;
+pub mod error;
+pub mod plan;
+pub mod run;
+pub mod sampler;
+pub mod server;
+pub mod table;
+
+pub use error::CompareError;
+pub use plan::{Design, Preset};
+pub use run::{CaseResult, CompareOptions, DesignResult, Measurement};
+
+use clap::Args;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `reactord compare [--quick] [--out DIR]`: run both designs through the same loads.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// A CI smoke run (echo 64 B at 10 and 100 connections, hold 500, churn, udp; 1 s each), under a minute.
+    #[arg(long)]
+    pub quick: bool,
+    /// Where to write compare.md, compare.json and compare.svg.
+    #[arg(long, value_name = "DIR", default_value = "compare-results")]
+    pub out: PathBuf,
+    /// The tokio echo example [default: examples/tokio_echo next to this binary, skipped if absent].
+    #[arg(long, value_name = "PATH")]
+    pub tokio: Option<PathBuf>,
+    /// Seconds of load per run [default: 3, or 1 with --quick; echo at 10,000 connections gets at least 10].
+    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
+    pub duration: Option<f64>,
+    /// Runs per design and case; the median is kept [default: 3, or 1 with --quick].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub rounds: Option<u32>,
+    /// Load generator threads (event loops).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub client_threads: u32,
+}
+
+fn parse_duration(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && (0.1..=600.0).contains(&secs) => Ok(secs),
+        _ => Err(format!(
+            "'{text}' is not a number of seconds from 0.1 to 600"
+        )),
+    }
+}
+
+/// The machine the figures come from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// Online CPUs.
+    pub cores: usize,
+    /// The CPU model from `/proc/cpuinfo`.
+    pub cpu: String,
+    /// The kernel release.
+    pub kernel: String,
+}
+
+impl Machine {
+    /// Reads this machine's description from `/proc`.
+    pub fn detect() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|rest| rest.split_once(':'))
+            .map_or("unknown CPU".into(), |(_, model)| model.trim().to_string());
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map_or("unknown".into(), |k| k.trim().to_string());
+        Machine {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu,
+            kernel,
+        }
+    }
+}
+
+/// A whole comparison: `compare.json` is this, serialized.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// Where it ran.
+    pub machine: Machine,
+    /// Which cases.
+    pub preset: Preset,
+    /// Seconds of load per run.
+    pub duration_secs: f64,
+    /// Runs per design and case.
+    pub rounds: usize,
+    /// Load generator threads.
+    pub client_threads: usize,
+    /// One entry per case, in the order run.
+    pub cases: Vec<CaseResult>,
+}
+
+impl CompareArgs {
+    /// The options these flags ask for; `reactord` is this binary.
+    pub fn options(&self, reactord: PathBuf) -> CompareOptions {
+        let tokio = match &self.tokio {
+            Some(path) => Some(path.clone()),
+            None => reactord
+                .parent()
+                .map(|dir| dir.join("examples").join("tokio_echo"))
+                .filter(|path| path.is_file()),
+        };
+        CompareOptions {
+            preset: if self.quick {
+                Preset::Quick
+            } else {
+                Preset::Full
+            },
+            duration: Duration::from_secs_f64(self.duration.unwrap_or(if self.quick {
+                1.0
+            } else {
+                3.0
+            })),
+            rounds: self.rounds.unwrap_or(if self.quick { 1 } else { 3 }) as usize,
+            client_threads: self.client_threads as usize,
+            reactord,
+            tokio,
+        }
+    }
+}
+
+/// Runs the comparison `args` asks for, prints the table and writes the files.
+pub fn main(args: &CompareArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let reactord = std::env::current_exe()?;
+    let options = args.options(reactord);
+    if let Some(path) = &options.tokio {
+        if !path.is_file() {
+            return Err(format!("--tokio {}: no such file", path.display()).into());
+        }
+    } else {
+        eprintln!(
+            "note: no tokio echo example next to this binary; build it with \
+             `cargo build --release --examples` or pass --tokio PATH. Comparing without it."
+        );
+    }
+    // The children inherit the raised limit: 10,000 connections need more than 1024 descriptors.
+    if let Err(err) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("warning: cannot raise the open-file limit: {err}");
+    }
+    let comparison = compare(&options, |line| eprintln!("{line}"))?;
+    let markdown = table::markdown(&comparison);
+    print!("{markdown}");
+    write_outputs(&args.out, &comparison, &markdown)?;
+    eprintln!(
+        "wrote compare.md, compare.json and compare.svg to {}",
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Runs every case; `progress` gets one line per run.
+pub fn compare(
+    options: &CompareOptions,
+    progress: impl FnMut(&str),
+) -> Result<Comparison, CompareError> {
+    let cases = run::run_cases(options, progress)?;
+    Ok(Comparison {
+        machine: Machine::detect(),
+        preset: options.preset,
+        duration_secs: options.duration.as_secs_f64(),
+        rounds: options.rounds,
+        client_threads: options.client_threads,
+        cases,
+    })
+}
+
+/// Writes `compare.md`, `compare.json` and `compare.svg` into `dir`, creating it.
+pub fn write_outputs(
+    dir: &Path,
+    comparison: &Comparison,
+    markdown: &str,
+) -> Result<(), CompareError> {
+    let output = |path: PathBuf| move |err| CompareError::Output(path, err);
+    std::fs::create_dir_all(dir).map_err(output(dir.to_path_buf()))?;
+    let md = dir.join("compare.md");
+    std::fs::write(&md, markdown).map_err(output(md.clone()))?;
+    let json = dir.join("compare.json");
+    // Every field is a number, string, map with string keys or option: cannot fail.
+    let text = serde_json::to_string_pretty(comparison).expect("a Comparison always serializes");
+    std::fs::write(&json, text + "\n").map_err(output(json.clone()))?;
+    chart::write(&dir.join("compare.svg"), &comparison.cases)
+}

@@ -1,0 +1,218 @@
+//! What to compare: the three designs and the list of cases each preset runs.
+
+use crate::loadgen::{BenchConfig, Scenario};
+use serde::Serialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A server design under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Design {
+    /// `reactord serve`: one thread, one mio event loop.
+    Reactor,
+    /// `reactord threaded`: one OS thread per connection, blocking sockets.
+    Threaded,
+    /// `examples/tokio_echo`: tokio's multi-threaded runtime, a task per connection.
+    Tokio,
+}
+
+/// Every server gets the same flags: echo on TCP and UDP, port 0, room for every connection.
+const SERVER_FLAGS: [&str; 11] = [
+    "--tcp",
+    "echo=127.0.0.1:0",
+    "--udp",
+    "echo=127.0.0.1:0",
+    "--max-conns",
+    "15000",
+    "--idle-timeout",
+    "0",
+    "--drain-timeout",
+    "1",
+    "-q",
+];
+
+impl Design {
+    /// The name in tables and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Design::Reactor => "reactor",
+            Design::Threaded => "threaded",
+            Design::Tokio => "tokio",
+        }
+    }
+
+    /// The command-line arguments that start this design's server.
+    pub fn args(self) -> Vec<&'static str> {
+        match self {
+            Design::Reactor => [&["serve"][..], &SERVER_FLAGS].concat(),
+            Design::Threaded => [&["threaded"][..], &SERVER_FLAGS].concat(),
+            Design::Tokio => vec!["127.0.0.1:0"],
+        }
+    }
+
+    /// Whether the server also serves UDP echo.
+    pub fn has_udp(self) -> bool {
+        self != Design::Tokio
+    }
+}
+
+impl fmt::Display for Design {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How much to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// The full list: echo 64 B and 4 KiB at 10..10,000 connections, hold 10,000, churn, udp.
+    Full,
+    /// A CI smoke run: echo 64 B at 10 and 100, hold 500, churn, udp.
+    Quick,
+}
+
+/// One row of the comparison: a load, run against each design.
+#[derive(Debug, Clone, Serialize)]
+pub struct Case {
+    /// A short unique label, e.g. `echo 64 B x 100`.
+    pub name: String,
+    /// The load pattern.
+    pub scenario: Scenario,
+    /// Connections (UDP: sockets).
+    pub conns: usize,
+    /// Message size in bytes.
+    pub size: usize,
+    /// Source addresses spread over 127.0.0.1..=K.
+    pub sources: usize,
+    /// The shortest run this case gets, whatever `--duration` says, in seconds.
+    pub min_secs: f64,
+}
+
+impl Case {
+    fn new(scenario: Scenario, conns: usize, size: usize) -> Case {
+        let name = match scenario {
+            Scenario::Echo => format!("echo {} x {conns}", size_label(size)),
+            Scenario::Hold => format!("hold x {conns}"),
+            other => format!("{} x {conns}", other.name()),
+        };
+        Case {
+            name,
+            scenario,
+            conns,
+            size,
+            // Thousands of connections from one source address use up its ephemeral
+            // ports fast. Not churn: binding a source address before connect makes
+            // the kernel search for a port no TIME_WAIT socket holds, which slowed
+            // churn to ~200 connects/s after the big cases had run.
+            sources: if conns >= 1000 && scenario != Scenario::Udp {
+                4
+            } else {
+                1
+            },
+            // The load generator opens 256 connections at a time while it serves
+            // the ones already open: 10,000 take several seconds to be all there,
+            // and that ramp counts in the rate. A longer run makes it a smaller part.
+            min_secs: if scenario == Scenario::Echo && conns >= 10_000 {
+                10.0
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// The designs this case runs against: tokio serves TCP echo only.
+    pub fn designs(&self, tokio: bool) -> Vec<Design> {
+        let mut designs = vec![Design::Reactor, Design::Threaded];
+        if tokio && self.scenario == Scenario::Echo {
+            designs.push(Design::Tokio);
+        }
+        designs
+    }
+
+    /// The load generator's configuration for this case against `addr`.
+    pub fn config(&self, addr: SocketAddr, duration: Duration, threads: usize) -> BenchConfig {
+        let mut config = BenchConfig::new(self.scenario, addr);
+        config.conns = self.conns;
+        config.size = self.size;
+        config.sources = self.sources;
+        config.duration = duration.max(Duration::from_secs_f64(self.min_secs));
+        config.threads = threads;
+        config.sample = self.conns.min(1000);
+        config
+    }
+}
+
+/// `64 B`, `4 KiB`.
+pub fn size_label(size: usize) -> String {
+    if size >= 1024 && size % 1024 == 0 {
+        format!("{} KiB", size / 1024)
+    } else {
+        format!("{size} B")
+    }
+}
+
+/// The cases of a preset, in the order they run.
+pub fn cases(preset: Preset) -> Vec<Case> {
+    let mut cases = Vec::new();
+    match preset {
+        Preset::Full => {
+            // Churn first: every connection it closes stays in TIME_WAIT on the
+            // client side for a minute, and so do the 10,000-connection cases';
+            // churn is the case that needs fresh ephemeral ports.
+            cases.push(Case::new(Scenario::Churn, 10, 16));
+            cases.push(Case::new(Scenario::Udp, 10, 64));
+            for size in [64, 4096] {
+                for conns in [10, 100, 1000, 10_000] {
+                    cases.push(Case::new(Scenario::Echo, conns, size));
+                }
+            }
+            cases.push(Case::new(Scenario::Hold, 10_000, 16));
+        }
+        Preset::Quick => {
+            cases.push(Case::new(Scenario::Echo, 10, 64));
+            cases.push(Case::new(Scenario::Echo, 100, 64));
+            cases.push(Case::new(Scenario::Hold, 500, 16));
+            cases.push(Case::new(Scenario::Churn, 10, 16));
+            cases.push(Case::new(Scenario::Udp, 10, 64));
+        }
+    }
+    cases
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_case_config_is_valid() {
+        let addr = "127.0.0.1:7".parse().unwrap();
+        for preset in [Preset::Full, Preset::Quick] {
+            for case in cases(preset) {
+                case.config(addr, Duration::from_secs(1), 1)
+                    .validate()
+                    .unwrap_or_else(|err| panic!("{}: {err}", case.name));
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_tokio_joins_echo_only() {
+        let all = cases(Preset::Full);
+        let mut names: Vec<_> = all.iter().map(|c| c.name.clone()).collect();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        assert_eq!(all[0].name, "churn x 10");
+        assert_eq!(all[2].name, "echo 64 B x 10");
+        assert_eq!(all[9].name, "echo 4 KiB x 10000");
+        assert_eq!(all[2].designs(true).len(), 3);
+        assert_eq!(all[0].designs(true).len(), 2);
+    }
+
+    #[test]
+    fn servers_get_the_same_flags() {
+        assert_eq!(Design::Reactor.args()[1..], Design::Threaded.args()[1..]);
+    }
+}

@@ -1,0 +1,194 @@
+//! Running the cases: for each case and round, each design in turn on a fresh server.
+//!
+//! Designs alternate within a case (and the order rotates every round), so a
+//! slow patch on this shared machine hits every design alike instead of
+//! whichever happened to run during it. Of a design's rounds, the one with
+//! the median rate is kept; every round's rate is in the JSON.
+
+use super::error::CompareError;
+use super::plan::{Case, Design, Preset};
+use super::sampler::{read_status, Peaks, Sampler};
+use super::server::{ServerProcess, Usage};
+use crate::loadgen::{self, Report, Scenario};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything `compare` needs to run.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    /// Which list of cases.
+    pub preset: Preset,
+    /// Seconds of load per run.
+    pub duration: Duration,
+    /// Runs per design and case.
+    pub rounds: usize,
+    /// Load generator threads.
+    pub client_threads: usize,
+    /// This binary, which serves as `serve` and `threaded`.
+    pub reactord: PathBuf,
+    /// The tokio echo example, if found.
+    pub tokio: Option<PathBuf>,
+}
+
+/// One run of one design: what the client measured and what the server cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measurement {
+    /// The server's process id (gone by the time this is read).
+    pub server_pid: u32,
+    /// The load generator's report.
+    pub report: Report,
+    /// The server's RSS just before the load started, KiB.
+    pub rss_before_kib: u64,
+    /// The peaks sampled from `/proc` during the load.
+    pub peak: Peaks,
+    /// The kernel's account of the whole server process (start to exit).
+    pub usage: Usage,
+}
+
+impl Measurement {
+    /// `hold`: RSS growth per established connection, bytes.
+    pub fn rss_per_conn(&self) -> Option<f64> {
+        let held = self.report.hold?.established;
+        (held > 0).then(|| {
+            self.peak.rss_kib.saturating_sub(self.rss_before_kib) as f64 * 1024.0 / held as f64
+        })
+    }
+
+    /// Server CPU time (user + system) per completed operation, microseconds.
+    pub fn cpu_us_per_op(&self) -> Option<f64> {
+        (self.report.ops > 0)
+            .then(|| (self.usage.user_secs + self.usage.sys_secs) * 1e6 / self.report.ops as f64)
+    }
+
+    /// Server context switches (voluntary + involuntary) per completed operation.
+    pub fn switches_per_op(&self) -> Option<f64> {
+        (self.report.ops > 0).then(|| {
+            (self.usage.voluntary_switches + self.usage.involuntary_switches) as f64
+                / self.report.ops as f64
+        })
+    }
+}
+
+/// A design's result for one case: the median round, and every round's rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesignResult {
+    /// The round with the median rate.
+    pub median: Measurement,
+    /// Every round's rate, ops/s, in the order run.
+    pub rates: Vec<f64>,
+}
+
+/// One case's results, by design name.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    /// What was run.
+    pub case: Case,
+    /// `reactor`, `threaded` and, for echo with the example built, `tokio`.
+    pub designs: BTreeMap<&'static str, DesignResult>,
+}
+
+impl CaseResult {
+    /// The result of `design`, if it ran.
+    pub fn get(&self, design: Design) -> Option<&DesignResult> {
+        self.designs.get(design.name())
+    }
+}
+
+/// Runs every case of `options.preset`; `progress` gets one line per run.
+pub fn run_cases(
+    options: &CompareOptions,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<CaseResult>, CompareError> {
+    let cases = super::plan::cases(options.preset);
+    let tokio = options.tokio.is_some();
+    let total: usize = cases
+        .iter()
+        .map(|c| c.designs(tokio).len() * options.rounds)
+        .sum();
+    let mut done = 0;
+    let mut results = Vec::with_capacity(cases.len());
+    for case in cases {
+        let designs = case.designs(tokio);
+        let mut runs: BTreeMap<Design, Vec<Measurement>> = BTreeMap::new();
+        for round in 0..options.rounds {
+            let mut order = designs.clone();
+            order.rotate_left(round % designs.len());
+            for design in order {
+                done += 1;
+                let measurement = run_one(options, &case, design)?;
+                progress(&format!(
+                    "[{done}/{total}] {} {design} round {}: {}",
+                    case.name,
+                    round + 1,
+                    summary(&measurement)
+                ));
+                runs.entry(design).or_default().push(measurement);
+            }
+        }
+        let designs = runs
+            .into_iter()
+            .map(|(design, rounds)| (design.name(), median_round(rounds)))
+            .collect();
+        results.push(CaseResult { case, designs });
+    }
+    Ok(results)
+}
+
+/// One fresh server, one load, one measurement; the server is stopped on every path.
+fn run_one(
+    options: &CompareOptions,
+    case: &Case,
+    design: Design,
+) -> Result<Measurement, CompareError> {
+    let program = match design {
+        Design::Tokio => options.tokio.as_deref().unwrap_or(&options.reactord),
+        _ => &options.reactord,
+    };
+    let (mut server, ports) = ServerProcess::start(design, program)?;
+    let addr = match case.scenario {
+        Scenario::Udp => ports.udp.unwrap_or(ports.tcp),
+        _ => ports.tcp,
+    };
+    let config = case.config(addr, options.duration, options.client_threads);
+    let rss_before_kib = read_status(server.pid()).map_or(0, |s| s.rss_kib);
+    let sampler = Sampler::start(server.pid())
+        .map_err(|err| CompareError::Spawn(format!("{design} sampler"), err))?;
+    let report = loadgen::run(&config);
+    let peak = sampler.finish();
+    let usage = server.stop().unwrap_or_default();
+    let report =
+        report.map_err(|err| CompareError::Bench(format!("{} on {design}", case.name), err))?;
+    Ok(Measurement {
+        server_pid: server.pid(),
+        report,
+        rss_before_kib,
+        peak,
+        usage,
+    })
+}
+
+/// The round with the median rate (the lower middle of an even count).
+fn median_round(mut rounds: Vec<Measurement>) -> DesignResult {
+    let rates: Vec<f64> = rounds.iter().map(|m| m.report.rate).collect();
+    rounds.sort_by(|a, b| a.report.rate.total_cmp(&b.report.rate));
+    let median = rounds.swap_remove((rounds.len() - 1) / 2);
+    DesignResult { median, rates }
+}
+
+/// One progress line's figures.
+fn summary(m: &Measurement) -> String {
+    let mut line = format!("{:.0} ops/s", m.report.rate);
+    if let Some(l) = &m.report.latency_us {
+        line += &format!(", p99 {} us", l.p99);
+    }
+    if let Some(h) = &m.report.hold {
+        line += &format!(", held {} verified {}", h.established, h.verified);
+    }
+    line += &format!(
+        ", peak RSS {} KiB, {} threads, {} errors",
+        m.peak.rss_kib, m.peak.threads, m.report.errors_total
+    );
+    line
+}

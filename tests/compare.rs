@@ -1,0 +1,158 @@
+//! `reactord compare` end to end: the quick preset with short runs, and a server that fails to start.
+//!
+//! No test here asserts a speed; they check the outputs' shape and that no
+//! server process outlives the comparison.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_reactord");
+
+/// One comparison at a time: each test checks that no compare server is left, which
+/// another test's comparison running at the same moment would break.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn compare(out: &Path, extra: &[&str]) -> Output {
+    let started = Instant::now();
+    let output = Command::new(BIN)
+        .args(["compare", "--quick", "--duration", "0.3", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("run reactord compare");
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "compare --quick took {:?}",
+        started.elapsed()
+    );
+    output
+}
+
+/// Processes still running this binary as a compare server (`--max-conns 15000` is compare's).
+fn leftover_servers() -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|&b| b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let ours = args.first().is_some_and(|a| a == BIN);
+        if ours
+            && args
+                .windows(2)
+                .any(|w| w[0] == "--max-conns" && w[1] == "15000")
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn quick_compare_writes_all_three_files_and_leaves_no_server() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    let output = compare(&out, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "compare failed: {stderr}");
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let markdown = std::fs::read_to_string(out.join("compare.md")).unwrap();
+    assert_eq!(stdout, markdown, "stdout is the markdown file");
+    for needle in [
+        "reactor ops/s",
+        "threaded ops/s",
+        "echo 64 B x 100",
+        "hold x 500",
+        "churn x 10",
+        "udp x 10",
+    ] {
+        assert!(markdown.contains(needle), "no '{needle}' in:\n{markdown}");
+    }
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
+    assert_eq!(json["preset"], "quick");
+    assert!(json["machine"]["cores"].as_u64().unwrap() >= 1);
+    let cases = json["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 5);
+    let mut pids = Vec::new();
+    for case in cases {
+        for design in ["reactor", "threaded"] {
+            let median = &case["designs"][design]["median"];
+            assert!(median["report"]["ops"].as_u64().unwrap() > 0, "{case}");
+            assert_eq!(median["report"]["errors_total"], 0, "{case}");
+            assert!(median["peak"]["rss_kib"].as_u64().unwrap() > 0, "{case}");
+            assert!(median["peak"]["threads"].as_u64().unwrap() >= 1, "{case}");
+            pids.push(median["server_pid"].as_u64().unwrap());
+        }
+    }
+    let hold = &cases[2]["designs"]["reactor"]["median"]["report"]["hold"];
+    assert_eq!(hold["verified"], 500, "{hold}");
+    // The tokio example is built by `cargo test` next to the binary, so compare finds it.
+    if Path::new(BIN)
+        .parent()
+        .unwrap()
+        .join("examples/tokio_echo")
+        .is_file()
+    {
+        assert!(markdown.contains("tokio ops/s"), "{markdown}");
+        assert!(
+            cases[0]["designs"]["tokio"]["median"]["report"]["ops"]
+                .as_u64()
+                .unwrap()
+                > 0
+        );
+    }
+
+    let svg = std::fs::read_to_string(out.join("compare.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("reactor"), "{svg}");
+
+    for pid in pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists() || !is_ours(pid),
+            "server {pid} left running"
+        );
+    }
+    assert_eq!(leftover_servers(), Vec::<u32>::new());
+}
+
+fn is_ours(pid: u64) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(BIN.as_bytes()))
+}
+
+#[test]
+fn a_server_that_fails_to_start_is_a_clear_error_with_its_stderr() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("broken_server");
+    std::fs::write(&script, "#!/bin/sh\necho 'boom: cannot bind' >&2\nexit 3\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let output = compare(
+        &dir.path().join("out"),
+        &["--tokio", script.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: the tokio server did not start: it exited with exit status 3"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("boom: cannot bind"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(leftover_servers(), Vec::<u32>::new());
+}
