@@ -132,7 +132,7 @@ impl Reactor {
             let token = token::source(index);
             let source = match binding.transport {
                 Transport::Tcp => {
-                    let mut socket = TcpListener::bind(binding.addr).map_err(bind_error)?;
+                    let mut socket = accept::bind_listener(binding.addr).map_err(bind_error)?;
                     let addr = socket.local_addr().map_err(bind_error)?;
                     poll.registry()
                         .register(&mut socket, token, Interest::READABLE)
