@@ -62,13 +62,13 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Connects to a hello server at `addr` and starts the round trips.
+    /// Connects to a hello server at `addr`, waits for the greeting, and starts the round trips.
     pub fn start(addr: SocketAddr, every: Duration) -> Probe {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let mut client = super::connect(addr);
+        assert_eq!(super::read_line(&mut client), b"Welcome!\n");
         let thread = std::thread::spawn(move || {
-            let mut client = super::connect(addr);
-            assert_eq!(super::read_line(&mut client), b"Welcome!\n");
             let mut latencies = Vec::new();
             let mut n = 0u64;
             while !flag.load(Ordering::Acquire) {
