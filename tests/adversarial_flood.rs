@@ -1,7 +1,8 @@
 //! Floods of connections: past `--max-conns`, and past the process's
 //! open-file limit (accept fails with EMFILE). The server must neither crash
 //! nor spin, must keep serving the clients it has, and must serve the waiting
-//! ones as soon as others leave.
+//! ones as soon as others leave. The per-source limits are off here: every
+//! client comes from 127.0.0.1 (adversarial_guard.rs tests those limits).
 
 mod common;
 
@@ -52,7 +53,19 @@ fn flood(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
 #[test]
 fn a_flood_past_max_conns_waits_without_spinning_and_is_served_later() {
     let _turn = serial();
-    let server = ServerProcess::start(&["--tcp", "hello=127.0.0.1:0", "--max-conns", "50"], 1);
+    let server = ServerProcess::start(
+        &[
+            "--tcp",
+            "hello=127.0.0.1:0",
+            "--max-conns",
+            "50",
+            "--max-conns-per-ip",
+            "0",
+            "--conn-rate-per-ip",
+            "0",
+        ],
+        1,
+    );
     let pid = server.child.id();
     let addr = server.listening[0].2;
     let probe = Probe::start(addr, Duration::from_millis(20));
@@ -89,7 +102,16 @@ fn descriptor_exhaustion_backs_off_and_recovers() {
     let _turn = serial();
     const NOFILE: u64 = 64;
     let server = ServerProcess::start_limited(
-        &["--tcp", "hello=127.0.0.1:0", "--max-conns", "10000"],
+        &[
+            "--tcp",
+            "hello=127.0.0.1:0",
+            "--max-conns",
+            "10000",
+            "--max-conns-per-ip",
+            "0",
+            "--conn-rate-per-ip",
+            "0",
+        ],
         1,
         Some(NOFILE),
     );

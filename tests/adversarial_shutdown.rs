@@ -134,7 +134,17 @@ fn converse(mut talkers: Vec<Talker>, tally: Arc<Tally>) {
 
 #[test]
 fn sigterm_mid_conversation_loses_nothing() {
-    let server = ServerProcess::start(&["--tcp", "hello=127.0.0.1:0"], 1);
+    let server = ServerProcess::start(
+        &[
+            "--tcp",
+            "hello=127.0.0.1:0",
+            "--max-conns-per-ip",
+            "0",
+            "--conn-rate-per-ip",
+            "0",
+        ],
+        1,
+    );
     let addr = server.listening[0].2;
     let tally = Arc::new(Tally::default());
     let threads: Vec<_> = (0..THREADS)

@@ -173,6 +173,9 @@ fn non_readers_keep_the_server_process_rss_bounded() {
             "hello=127.0.0.1:0",
             "--max-pending",
             &MAX_PENDING.to_string(),
+            // 101 connections from one address at once: past the binary's default rate.
+            "--conn-rate-per-ip",
+            "0",
         ],
         2,
     );

@@ -75,6 +75,13 @@ pub(super) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(socket.into()))
 }
 
+/// Closes a refused connection at once with RST (SO_LINGER 0): nothing to
+/// deliver, and no TIME_WAIT left on the server for each refusal.
+fn refuse(stream: TcpStream) {
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
+
 fn queue_listeners(sources: &[Option<Source>], yielded: &mut Vec<Token>) {
     for (index, source) in sources.iter().enumerate() {
         if let Some(Source::Listener { .. }) = source {
@@ -111,7 +118,13 @@ impl Reactor {
                 return;
             };
             match socket.accept() {
-                Ok((stream, peer)) => self.add_connection(stream, peer, index, now, wall),
+                Ok((stream, peer)) => {
+                    if self.guard.admit(peer, now, &mut self.stats) {
+                        self.add_connection(stream, peer, index, now, wall);
+                    } else {
+                        refuse(stream);
+                    }
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) if is_descriptor_exhaustion(&err) => {
@@ -170,6 +183,7 @@ impl Reactor {
         ) {
             log::debug!("{} {peer}: could not start: {err}", token::Label(token));
             conn.deregister(self.poll.registry());
+            self.guard.release(peer);
             self.scratch.out.clear();
             return;
         }

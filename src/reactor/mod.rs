@@ -28,9 +28,11 @@
 //! - `token.rs`: the token space. `connection.rs`: one TCP connection's I/O.
 //! - `accept.rs`: accepting within `--max-conns` and surviving `EMFILE`.
 //! - `udp.rs`: datagrams. `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
+//! - `guard.rs`: per-source limits (connections, connection rate, UDP reply budget).
 
 mod accept;
 mod connection;
+mod guard;
 mod shutdown;
 mod stats;
 mod timers;
@@ -115,6 +117,7 @@ pub struct Reactor {
     /// Served again next turn: sources that used up their budget.
     yielded: Vec<Token>,
     accept: accept::AcceptState,
+    guard: guard::Guard,
     shutdown: shutdown::ShutdownState,
 }
 
@@ -166,6 +169,7 @@ impl Reactor {
             published: StatsHandle::default(),
             yielded: Vec::new(),
             accept: accept::AcceptState::default(),
+            guard: guard::Guard::new(&config.limits),
             shutdown: shutdown::ShutdownState::new(
                 Arc::new(waker),
                 Arc::new(AtomicBool::new(false)),
@@ -254,8 +258,9 @@ impl Reactor {
                     socket,
                     binding.protocol,
                     &mut self.scratch,
+                    &mut self.guard,
                     &mut self.stats,
-                    wall,
+                    connection::Moment { now, wall },
                 );
                 if outcome == Outcome::Yield {
                     self.yielded.push(token::source(index));
@@ -301,6 +306,7 @@ impl Reactor {
     fn close(&mut self, key: usize, reason: &str) {
         let mut conn = self.connections.remove(key);
         conn.deregister(self.poll.registry());
+        self.guard.release(conn.peer);
         log::debug!(
             "{} closed ({reason}), peer {}",
             token::Label(token::connection(key, conn.generation)),

@@ -7,24 +7,29 @@
 //! after an ICMP "port unreachable", belong to some past client, so they are
 //! logged at debug and the socket goes on serving.
 
-use super::connection::{Outcome, Scratch};
+use super::connection::{Moment, Outcome, Scratch};
+use super::guard::Guard;
 use super::stats::Stats;
 use crate::protocol::Protocol;
 use mio::net::UdpSocket;
 use std::io;
-use std::time::SystemTime;
 
 /// Datagrams served per event before the socket yields to other sources.
 const DATAGRAM_BUDGET: usize = 256;
 
 /// Receives and answers datagrams until `WouldBlock` or the budget is spent.
+///
+/// A reply the [`Guard`] refuses (low source port, source over its byte
+/// budget) is dropped and counted, like one the kernel would not take.
 pub fn serve_datagrams(
     socket: &UdpSocket,
     protocol: Protocol,
     scratch: &mut Scratch,
+    guard: &mut Guard,
     stats: &mut Stats,
-    wall: SystemTime,
+    moment: Moment,
 ) -> Outcome {
+    let Moment { now, wall } = moment;
     for _ in 0..DATAGRAM_BUDGET {
         let (len, peer) = match socket.recv_from(&mut scratch.read) {
             Ok(received) => received,
@@ -39,6 +44,11 @@ pub fn serve_datagrams(
         stats.messages += 1;
         stats.bytes_in += len as u64;
         if !protocol.on_datagram(&scratch.read[..len], wall, &mut scratch.out) {
+            continue;
+        }
+        if !guard.allow_reply(peer, scratch.out.len(), now, stats) {
+            // The scratch buffer is shared with every connection: leave it empty.
+            scratch.out.clear();
             continue;
         }
         match socket.send_to(&scratch.out, peer) {
