@@ -71,7 +71,8 @@ impl Probe {
         let thread = std::thread::spawn(move || {
             let mut latencies = Vec::new();
             let mut n = 0u64;
-            while !flag.load(Ordering::Acquire) {
+            // At least one round trip, however short the attack.
+            while n == 0 || !flag.load(Ordering::Acquire) {
                 let name = format!("probe{n}");
                 let expected = format!("Hello, {name}!\n");
                 let started = Instant::now();
