@@ -61,7 +61,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..).map(|v| v as usize))]
     pub max_conns: Option<usize>,
-    /// Close connections silent for this many seconds; 0 disables.
+    /// Close connections that complete no message and take no reply for this many seconds; 0 disables.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub idle_timeout: u64,
     /// On SIGINT/SIGTERM, wait at most this many seconds for pending replies to be delivered.

@@ -101,7 +101,7 @@ pub struct Connection {
     phase: Phase,
     peer_eof: bool,
     write_interest: bool,
-    /// Last time bytes moved either way.
+    /// Last time a whole message arrived or reply bytes left; the idle timer counts from here.
     pub last_active: Instant,
     linger_until: Instant,
 }
@@ -268,10 +268,15 @@ impl Connection {
                 Ok(0) => self.peer_eof = true,
                 Ok(n) => {
                     reads += 1;
-                    self.last_active = now;
                     stats.bytes_in += n as u64;
+                    let answered = stats.messages;
                     let used =
                         self.process(&scratch.read[..n], &mut scratch.out, limits, stats, wall)?;
+                    // Only a whole message is activity: a slowloris trickling a
+                    // byte at a time into a line that never ends stays "idle".
+                    if stats.messages > answered {
+                        self.last_active = now;
+                    }
                     if used < n && self.phase == Phase::Open {
                         self.input.extend_from_slice(&scratch.read[used..n]);
                     }
