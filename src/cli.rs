@@ -3,7 +3,7 @@
 //! Parsing only: turning flags into a [`ServerConfig`] and a log level. The
 //! binary in `main.rs` decides what to run.
 
-use crate::config::{Binding, Limits, ServerConfig, Transport};
+use crate::config::{Binding, Limits, ServerConfig, Transport, UnixBinding};
 use crate::protocol::Framing;
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
@@ -35,6 +35,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve with the event loop (the default).
     Serve(ServeArgs),
+    /// Serve with one OS thread per connection (the baseline).
+    Threaded(ServeArgs),
+    /// Load a server with a verifying, non-blocking load generator.
+    Bench(crate::loadgen::BenchArgs),
 }
 
 /// Flags shared by every server: bindings, framing, limits, logging.
@@ -43,10 +47,16 @@ pub struct ServeArgs {
     /// Serve PROTO over TCP at ADDR, e.g. echo=127.0.0.1:7007 (repeatable; disables the defaults).
     #[arg(long = "tcp", value_name = "PROTO=ADDR", value_parser = parse_tcp)]
     pub tcp: Vec<Binding>,
-    /// Serve PROTO over UDP at ADDR, e.g. hello=[::1]:9999 (repeatable; disables the defaults).
+    /// Serve PROTO over UDP at ADDR, e.g. `hello=[::1]:9999` (repeatable; disables the defaults).
     #[arg(long = "udp", value_name = "PROTO=ADDR", value_parser = parse_udp)]
     pub udp: Vec<Binding>,
-    /// How TCP streams of timestamp and hello are cut into messages.
+    /// Serve PROTO on a Unix stream socket at PATH, e.g. echo=/tmp/echo.sock (repeatable; disables the defaults).
+    #[arg(long = "unix", value_name = "PROTO=PATH", value_parser = parse_unix)]
+    pub unix: Vec<UnixBinding>,
+    /// Serve PROTO on a Unix datagram socket at PATH (repeatable; disables the defaults).
+    #[arg(long = "unixgram", value_name = "PROTO=PATH", value_parser = parse_unixgram)]
+    pub unixgram: Vec<UnixBinding>,
+    /// How stream sockets of the line protocols (timestamp, hello, chat, files) are cut into messages.
     #[arg(long, value_enum, default_value_t = Framing::Line)]
     pub framing: Framing,
     /// Longest line in line framing, in bytes; longer ones get `error: line too long`.
@@ -61,6 +71,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..).map(|v| v as usize))]
     pub max_conns: Option<usize>,
+    /// Directory the files protocol serves; required to serve files (and enables it by default).
+    #[arg(long, value_name = "DIR")]
+    pub files_root: Option<std::path::PathBuf>,
     /// Close connections that complete no message and take no reply for this many seconds; 0 disables.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub idle_timeout: u64,
@@ -99,6 +112,14 @@ fn parse_udp(spec: &str) -> Result<Binding, String> {
     Binding::parse(Transport::Udp, spec)
 }
 
+fn parse_unix(spec: &str) -> Result<UnixBinding, String> {
+    UnixBinding::parse(false, spec)
+}
+
+fn parse_unixgram(spec: &str) -> Result<UnixBinding, String> {
+    UnixBinding::parse(true, spec)
+}
+
 fn parse_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(secs) if secs.is_finite() && (0.0..=86_400.0).contains(&secs) => Ok(secs),
@@ -125,11 +146,14 @@ impl ServeArgs {
     /// The server configuration, with `max_conns_default` when `--max-conns` is absent.
     pub fn config(&self, max_conns_default: usize) -> ServerConfig {
         let mut bindings: Vec<Binding> = self.tcp.iter().chain(&self.udp).copied().collect();
-        if bindings.is_empty() {
-            bindings = Binding::defaults();
+        let unix_bindings: Vec<UnixBinding> =
+            self.unix.iter().chain(&self.unixgram).cloned().collect();
+        if bindings.is_empty() && unix_bindings.is_empty() {
+            bindings = Binding::defaults(self.files_root.is_some());
         }
         ServerConfig {
             bindings,
+            unix_bindings,
             framing: self.framing,
             limits: Limits {
                 max_line: self.max_line,
@@ -144,16 +168,18 @@ impl ServeArgs {
                 udp_budget: self.udp_budget,
                 udp_window: Duration::from_secs(self.udp_window),
             },
+            files_root: self.files_root.clone(),
         }
     }
 }
 
 impl Cli {
-    /// The serve arguments, whether given after `serve` or on their own.
+    /// The server arguments, whether given after `serve`, after `threaded`, or on their own.
     pub fn serve_args(&self) -> Option<&ServeArgs> {
         match &self.command {
             None => Some(&self.serve),
-            Some(Command::Serve(args)) => Some(args),
+            Some(Command::Serve(args) | Command::Threaded(args)) => Some(args),
+            Some(Command::Bench(_)) => None,
         }
     }
 }
@@ -171,7 +197,7 @@ mod tests {
         for args in [&[][..], &["serve"][..]] {
             let cli = parse(args).unwrap();
             let config = cli.serve_args().unwrap().config(100);
-            assert_eq!(config.bindings, Binding::defaults());
+            assert_eq!(config.bindings, Binding::defaults(false));
             assert_eq!(config.limits.max_conns, 100);
             assert_eq!(config.limits.idle_timeout, Some(Duration::from_secs(300)));
             // The binary guards an open port by default, unlike the library's Limits::default().
@@ -199,6 +225,15 @@ mod tests {
         assert_eq!(config.bindings.len(), 1);
         assert_eq!(config.framing, Framing::Raw);
         assert_eq!(config.limits.idle_timeout, None);
+    }
+
+    #[test]
+    fn threaded_takes_the_same_flags() {
+        let cli = parse(&["threaded", "--tcp", "hello=127.0.0.1:0", "--max-conns", "3"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Threaded(_))));
+        let config = cli.serve_args().unwrap().config(100);
+        assert_eq!(config.bindings.len(), 1);
+        assert_eq!(config.limits.max_conns, 3);
     }
 
     #[test]

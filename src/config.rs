@@ -7,6 +7,7 @@
 use crate::protocol::{Framing, Protocol};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The transport a binding listens on.
@@ -52,6 +53,9 @@ impl Binding {
             .split_once('=')
             .ok_or_else(|| format!("'{spec}' is not PROTO=ADDR (e.g. echo=127.0.0.1:7007)"))?;
         let protocol = name.parse::<Protocol>().map_err(|e| e.to_string())?;
+        if transport == Transport::Udp && protocol.is_stream_only() {
+            return Err(format!("{protocol} works over TCP only, not UDP"));
+        }
         let addr = addr.parse::<SocketAddr>().map_err(|_| {
             format!("invalid address '{addr}' in '{spec}' (expected IP:PORT, e.g. 127.0.0.1:7007 or [::1]:7007)")
         })?;
@@ -62,11 +66,18 @@ impl Binding {
         })
     }
 
-    /// The bindings served when none are given: every protocol on TCP and UDP, on loopback.
-    pub fn defaults() -> Vec<Binding> {
+    /// The bindings served when none are given: every protocol on TCP and,
+    /// where it makes sense, UDP, on loopback; files only `with_files`.
+    pub fn defaults(with_files: bool) -> Vec<Binding> {
         let mut bindings = Vec::new();
         for protocol in Protocol::ALL {
+            if protocol == Protocol::Files && !with_files {
+                continue;
+            }
             for transport in [Transport::Tcp, Transport::Udp] {
+                if transport == Transport::Udp && protocol.is_stream_only() {
+                    continue;
+                }
                 bindings.push(Binding {
                     transport,
                     protocol,
@@ -78,11 +89,19 @@ impl Binding {
     }
 }
 
-/// The port each protocol uses by default (7007 echo, 7013 timestamp, 9999 hello: the seeds' port).
+/// The port each protocol uses by default: 7000 plus the classic inetd port
+/// where it is free (echo 7, discard 9, chargen 19, time 37), 9999 for hello
+/// (the seeds' port), and neighbours for the rest.
 pub fn default_port(protocol: Protocol) -> u16 {
     match protocol {
         Protocol::Echo => 7007,
+        Protocol::Discard => 7009,
         Protocol::Timestamp => 7013,
+        Protocol::Daytime => 7014,
+        Protocol::Chargen => 7019,
+        Protocol::Files => 7020,
+        Protocol::Time => 7037,
+        Protocol::Chat => 7070,
         Protocol::Hello => 9999,
     }
 }
@@ -90,6 +109,59 @@ pub fn default_port(protocol: Protocol) -> u16 {
 impl fmt::Display for Binding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} {}", self.transport, self.protocol, self.addr)
+    }
+}
+
+/// A Unix domain socket to open: a protocol served at a filesystem path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnixBinding {
+    /// A datagram socket (`SOCK_DGRAM`) rather than a stream one.
+    pub datagram: bool,
+    /// What the socket speaks.
+    pub protocol: Protocol,
+    /// The socket file; a stale one left by a crashed run is replaced.
+    pub path: PathBuf,
+}
+
+impl UnixBinding {
+    /// Parses the `PROTO=PATH` form used by `--unix` and `--unixgram`.
+    pub fn parse(datagram: bool, spec: &str) -> Result<UnixBinding, String> {
+        let (name, path) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("'{spec}' is not PROTO=PATH (e.g. echo=/tmp/echo.sock)"))?;
+        let protocol = name.parse::<Protocol>().map_err(|e| e.to_string())?;
+        if datagram && protocol.is_stream_only() {
+            return Err(format!("{protocol} works over stream sockets only"));
+        }
+        if path.is_empty() {
+            return Err(format!("empty path in '{spec}'"));
+        }
+        Ok(UnixBinding {
+            datagram,
+            protocol,
+            path: PathBuf::from(path),
+        })
+    }
+
+    /// `unix` or `unixgram`, as printed in `listening` lines.
+    pub fn kind(&self) -> &'static str {
+        if self.datagram {
+            "unixgram"
+        } else {
+            "unix"
+        }
+    }
+}
+
+impl fmt::Display for UnixBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {}",
+            self.kind(),
+            self.protocol,
+            self.path.display()
+        )
     }
 }
 
@@ -140,12 +212,16 @@ impl Default for Limits {
 /// Everything a server needs to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
-    /// The sockets to open.
+    /// The TCP and UDP sockets to open.
     pub bindings: Vec<Binding>,
+    /// The Unix domain sockets to open.
+    pub unix_bindings: Vec<UnixBinding>,
     /// How TCP streams of the line protocols are cut into messages.
     pub framing: Framing,
     /// Resource limits.
     pub limits: Limits,
+    /// The directory the files protocol serves from; required when it is bound.
+    pub files_root: Option<PathBuf>,
 }
 
 #[cfg(test)]
@@ -171,10 +247,28 @@ mod tests {
     }
 
     #[test]
-    fn defaults_cover_every_protocol_on_both_transports() {
-        let all = Binding::defaults();
-        assert_eq!(all.len(), 6);
+    fn defaults_cover_every_protocol_where_it_makes_sense() {
+        let all = Binding::defaults(false);
+        // 7 protocols on TCP and UDP, chat on TCP only, files not without a root.
+        assert_eq!(all.len(), 15);
         assert!(all.iter().all(|b| b.addr.ip().is_loopback()));
         assert_eq!(all[4].to_string(), "tcp hello 127.0.0.1:9999");
+        let with_files = Binding::defaults(true);
+        assert_eq!(with_files.len(), 16);
+        assert_eq!(with_files[15].to_string(), "tcp files 127.0.0.1:7020");
+    }
+
+    #[test]
+    fn parses_unix_bindings() {
+        let b = UnixBinding::parse(true, "time=/tmp/t.sock").unwrap();
+        assert_eq!(b.to_string(), "unixgram time /tmp/t.sock");
+        assert!(UnixBinding::parse(true, "chat=/tmp/c.sock").is_err());
+        assert!(UnixBinding::parse(false, "chat=").is_err());
+    }
+
+    #[test]
+    fn stream_only_protocols_refuse_udp() {
+        let err = Binding::parse(Transport::Udp, "chat=127.0.0.1:0").unwrap_err();
+        assert_eq!(err, "chat works over TCP only, not UDP");
     }
 }

@@ -5,9 +5,12 @@
 //! # Layout
 //!
 //! - [`protocol`]: sans-IO handlers. Bytes and the time in; bytes and a decision out.
-//! - [`reactor`]: the event loop. The only module that touches mio.
+//! - [`reactor`]: the event loop; the only server code that touches mio.
 //! - [`config`]: what to serve and with which limits, shared by every driver.
+//! - [`files`]: opening the files protocol's files safely inside `--files-root`.
 //! - [`cli`]: the command line, parsed with clap.
+//! - [`loadgen`]: `reactord bench`, a verifying non-blocking load generator.
+//! - [`threaded`]: the thread-per-connection baseline, same handlers, blocking sockets.
 //!
 //! # How a message flows
 //!
@@ -27,5 +30,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod files;
+pub mod loadgen;
 pub mod protocol;
 pub mod reactor;
+pub mod threaded;

@@ -6,8 +6,9 @@
 use clap::error::ErrorKind;
 use clap::Parser;
 use reactord::cli::{Cli, Command, ServeArgs};
-use reactord::config::Binding;
+use reactord::config::{Binding, UnixBinding};
 use reactord::reactor::Reactor;
+use reactord::threaded::{self, ThreadedServer};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -22,6 +23,14 @@ fn main() -> ExitCode {
     match cli.command {
         None => serve(&cli.serve),
         Some(Command::Serve(ref args)) => serve(args),
+        Some(Command::Threaded(ref args)) => serve_threaded(args),
+        Some(Command::Bench(ref args)) => match reactord::loadgen::main(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -64,23 +73,22 @@ fn default_max_conns(sockets: usize) -> usize {
     usize::try_from(limit.saturating_sub(reserve).max(1)).unwrap_or(usize::MAX)
 }
 
-/// Prints one `listening <tcp|udp> <protocol> <address>` line per socket, flushed.
-fn announce(bindings: &[Binding]) {
+/// Prints one `listening <tcp|udp|unix|unixgram> <protocol> <address>` line per socket, flushed.
+fn announce(bindings: &[Binding], unix_bindings: &[UnixBinding]) {
     let mut stdout = std::io::stdout().lock();
     for binding in bindings {
-        let _ = writeln!(
-            stdout,
-            "listening {} {} {}",
-            binding.transport, binding.protocol, binding.addr
-        );
+        let _ = writeln!(stdout, "listening {binding}");
+    }
+    for binding in unix_bindings {
+        let _ = writeln!(stdout, "listening {binding}");
     }
     let _ = stdout.flush();
 }
 
 fn serve(args: &ServeArgs) -> ExitCode {
     init_logging(args.log_level());
-    let sockets = args.tcp.len() + args.udp.len();
-    let config = args.config(default_max_conns(sockets.max(6)));
+    let sockets = args.tcp.len() + args.udp.len() + args.unix.len() + args.unixgram.len();
+    let config = args.config(default_max_conns(sockets.max(16)));
     let mut reactor = match Reactor::bind(&config) {
         Ok(reactor) => reactor,
         Err(err) => {
@@ -92,7 +100,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         eprintln!("error: cannot watch SIGINT/SIGTERM: {err}");
         return ExitCode::FAILURE;
     }
-    announce(&reactor.bindings());
+    announce(&reactor.bindings(), &reactor.unix_bindings());
     match reactor.run() {
         Ok(_) => ExitCode::SUCCESS,
         Err(err) => {
@@ -100,4 +108,35 @@ fn serve(args: &ServeArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `reactord threaded`: the same flags and stdout lines, one thread per connection.
+fn serve_threaded(args: &ServeArgs) -> ExitCode {
+    init_logging(args.log_level());
+    if !args.unix.is_empty() || !args.unixgram.is_empty() {
+        eprintln!("error: the threaded baseline serves TCP and UDP only, not Unix sockets");
+        return ExitCode::FAILURE;
+    }
+    let mut config = args.config(default_max_conns(args.tcp.len() + args.udp.len()));
+    if args.tcp.is_empty() && args.udp.is_empty() {
+        // The defaults, less chat: the baseline has no shared room.
+        config
+            .bindings
+            .retain(|b| b.protocol != reactord::protocol::Protocol::Chat);
+    }
+    let server = match ThreadedServer::bind(&config) {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(err) = threaded::watch_signals(server.shutdown_handle()) {
+        eprintln!("error: cannot watch SIGINT/SIGTERM: {err}");
+        return ExitCode::FAILURE;
+    }
+    announce(&server.local_bindings(), &[]);
+    let stats = server.run();
+    log::info!("summary: {stats}");
+    ExitCode::SUCCESS
 }

@@ -67,7 +67,7 @@ fn a_flood_past_max_conns_waits_without_spinning_and_is_served_later() {
         1,
     );
     let pid = server.child.id();
-    let addr = server.listening[0].2;
+    let addr = server.addr(0);
     let probe = Probe::start(addr, Duration::from_millis(20));
     let mut served = flood(addr, 49);
     for stream in &mut served {
@@ -116,7 +116,7 @@ fn descriptor_exhaustion_backs_off_and_recovers() {
         Some(NOFILE),
     );
     let pid = server.child.id();
-    let addr = server.listening[0].2;
+    let addr = server.addr(0);
     let probe = Probe::start(addr, Duration::from_millis(20));
     let clients = flood(addr, 200);
     // At least: descriptors inherited before the limit was set may sit above it.

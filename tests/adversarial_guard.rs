@@ -45,7 +45,7 @@ fn max_conns_per_ip_refuses_the_excess_from_one_source_only() {
         ],
         1,
     );
-    let addr = server.listening[0].2;
+    let addr = server.addr(0);
     let probe = Probe::start(addr, Duration::from_millis(20));
     let mut attackers: Vec<TcpStream> = (0..50)
         .filter_map(|_| match connect_from(loopback(2), addr) {
@@ -94,7 +94,7 @@ fn conn_rate_per_ip_refuses_a_connect_storm() {
         ],
         1,
     );
-    let addr = server.listening[0].2;
+    let addr = server.addr(0);
     let probe = Probe::start(addr, Duration::from_millis(20));
     let started = Instant::now();
     let mut served = 0;

@@ -145,7 +145,7 @@ fn sigterm_mid_conversation_loses_nothing() {
         ],
         1,
     );
-    let addr = server.listening[0].2;
+    let addr = server.addr(0);
     let tally = Arc::new(Tally::default());
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {

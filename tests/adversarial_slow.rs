@@ -180,7 +180,7 @@ fn non_readers_keep_the_server_process_rss_bounded() {
         2,
     );
     let pid = server.child.id();
-    let (echo, hello) = (server.listening[0].2, server.listening[1].2);
+    let (echo, hello) = (server.addr(0), server.addr(1));
     let before = rss_kib(pid);
     let probe = Probe::start(hello, Duration::from_millis(20));
     let attackers = non_readers(echo);

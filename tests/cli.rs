@@ -71,10 +71,10 @@ fn listening_lines_name_every_socket_with_its_real_port() {
     );
     assert_eq!(server.listening[0].0, "tcp");
     assert_eq!(server.listening[0].1, "echo");
-    assert_ne!(server.listening[0].2.port(), 0);
+    assert_ne!(server.addr(0).port(), 0);
     assert_eq!(server.listening[1].0, "udp");
     assert_eq!(server.listening[1].1, "hello");
-    assert!(server.listening[1].2.is_ipv6());
+    assert!(server.addr(1).is_ipv6());
     server.terminate();
     let (status, _) = server.wait();
     assert!(status.success());

@@ -83,8 +83,10 @@ proptest! {
         let server = start_server(config(Framing::Line));
         let client = udp_client();
         let mut buf = vec![0; 65_536];
+        // The protocols with a UDP service that echo the datagram back in some form.
+        let protocols = [Protocol::Echo, Protocol::Hello, Protocol::Timestamp];
         for datagram in &datagrams {
-            for protocol in Protocol::ALL {
+            for protocol in protocols {
                 let addr = server.addr(Udp, protocol);
                 client.send_to(datagram, addr).unwrap();
                 let (n, from) = client.recv_from(&mut buf).expect("reply");
@@ -101,7 +103,7 @@ proptest! {
             }
         }
         let stats = server.stop();
-        prop_assert_eq!(stats.udp_out, (datagrams.len() * Protocol::ALL.len()) as u64);
+        prop_assert_eq!(stats.udp_out, (datagrams.len() * protocols.len()) as u64);
         prop_assert_eq!(stats.udp_dropped, 0);
     }
 }

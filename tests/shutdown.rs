@@ -18,7 +18,7 @@ fn sigterm_delivers_pending_replies_then_eof_and_exits_zero() {
         ],
         1,
     );
-    let addr = server.listening[0].2;
+    let addr = server.addr(0);
     let mut client = connect(addr);
     client
         .set_write_timeout(Some(Duration::from_millis(300)))

@@ -24,8 +24,8 @@ pub struct LineFramer {
     partial: Vec<u8>,
     /// Set when `partial` holds a line that was handed out and must be dropped next call.
     handed_out: bool,
-    /// Longest accepted line, not counting its `\r\n` or `\n`.
-    max_line: usize,
+    /// Longest accepted line, not counting its `\r\n` or `\n` (u32 keeps idle sessions small).
+    max_line: u32,
 }
 
 impl LineFramer {
@@ -34,7 +34,7 @@ impl LineFramer {
         LineFramer {
             partial: Vec::new(),
             handed_out: false,
-            max_line,
+            max_line: u32::try_from(max_line).unwrap_or(u32::MAX),
         }
     }
 
@@ -66,7 +66,8 @@ impl LineFramer {
     ) -> Result<Option<(&'a [u8], usize)>, LineTooLong> {
         self.forget_handed_out_line();
         // A line may be max_line bytes plus a '\r' before its '\n'.
-        let room = (self.max_line + 1).saturating_sub(self.partial.len());
+        let max_line = self.max_line as usize;
+        let room = (max_line + 1).saturating_sub(self.partial.len());
         match input.iter().position(|&b| b == b'\n') {
             Some(newline) if newline <= room => {
                 let line = if self.partial.is_empty() {
@@ -77,7 +78,7 @@ impl LineFramer {
                     &self.partial[..]
                 };
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if line.len() > self.max_line {
+                if line.len() > max_line {
                     return Err(LineTooLong);
                 }
                 Ok(Some((line, newline + 1)))
@@ -98,7 +99,7 @@ impl LineFramer {
         if rest.last() == Some(&b'\r') {
             rest.pop();
         }
-        if rest.is_empty() || rest.len() > self.max_line {
+        if rest.is_empty() || rest.len() > self.max_line as usize {
             None
         } else {
             Some(rest)

@@ -10,16 +10,22 @@
 //! - [`Session`] is one TCP connection's protocol state: framing, the
 //!   unfinished line, and whether the protocol asked to close.
 //! - [`Protocol::on_datagram`] answers one UDP datagram with at most one.
-//! - [`line`] splits a stream into lines; [`ctime`] formats time.
+//! - [`line`](mod@line) splits a stream into lines; [`ctime`] formats time.
 //!
 //! Output is appended to a caller-owned `Vec<u8>`, so a driver can reuse one
 //! buffer for every connection and copy only what the socket would not take.
 
+pub mod chargen;
+pub mod chat;
 pub mod ctime;
+pub mod daytime;
+pub mod discard;
 pub mod echo;
+pub mod files;
 pub mod hello;
 pub mod line;
 mod session;
+pub mod time;
 pub mod timestamp;
 
 pub use session::{Progress, Session};
@@ -37,11 +43,33 @@ pub enum Protocol {
     Timestamp,
     /// Seeds 000/003: `Welcome!`, then `Hello, name!`, `exit` closes.
     Hello,
+    /// RFC 863: read everything, send nothing.
+    Discard,
+    /// RFC 864: an endless stream of rotating ASCII lines.
+    Chargen,
+    /// RFC 867: the time as a line, then close.
+    Daytime,
+    /// RFC 868: seconds since 1900 as 4 big-endian bytes, then close.
+    Time,
+    /// Seed 004's downloader: name a file under `--files-root`, receive its bytes.
+    Files,
+    /// Seed 004's chat, multi-user: every line goes to everyone else on the listener.
+    Chat,
 }
 
 impl Protocol {
     /// Every protocol, in the order the default server binds them.
-    pub const ALL: [Protocol; 3] = [Protocol::Echo, Protocol::Timestamp, Protocol::Hello];
+    pub const ALL: [Protocol; 9] = [
+        Protocol::Echo,
+        Protocol::Timestamp,
+        Protocol::Hello,
+        Protocol::Discard,
+        Protocol::Chargen,
+        Protocol::Daytime,
+        Protocol::Time,
+        Protocol::Chat,
+        Protocol::Files,
+    ];
 
     /// The name used on the command line and in `listening` lines.
     pub fn name(self) -> &'static str {
@@ -49,7 +77,18 @@ impl Protocol {
             Protocol::Echo => "echo",
             Protocol::Timestamp => "timestamp",
             Protocol::Hello => "hello",
+            Protocol::Discard => "discard",
+            Protocol::Chargen => "chargen",
+            Protocol::Daytime => "daytime",
+            Protocol::Time => "time",
+            Protocol::Files => "files",
+            Protocol::Chat => "chat",
         }
+    }
+
+    /// True for protocols that only make sense over a stream (files, chat).
+    pub fn is_stream_only(self) -> bool {
+        matches!(self, Protocol::Files | Protocol::Chat)
     }
 
     /// Answers one UDP datagram; returns false when no reply is to be sent.
@@ -60,6 +99,15 @@ impl Protocol {
             Protocol::Echo => echo::on_datagram(input, out),
             Protocol::Timestamp => timestamp::on_message(input, now, out),
             Protocol::Hello => hello::on_datagram(input, out),
+            Protocol::Chargen => {
+                let secs = now
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                chargen::on_datagram(secs, out)
+            }
+            Protocol::Daytime => daytime::write(now, out),
+            Protocol::Time => time::write(now, out),
+            Protocol::Discard | Protocol::Files | Protocol::Chat => return false,
         }
         true
     }
@@ -131,7 +179,7 @@ mod tests {
         let err = "gopher".parse::<Protocol>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown protocol 'gopher' (known: echo, timestamp, hello)"
+            "unknown protocol 'gopher' (known: echo, timestamp, hello, discard, chargen, daytime, time, chat, files)"
         );
     }
 
@@ -146,6 +194,17 @@ mod tests {
         assert_eq!(out, b"[Thu Jan  1 00:00:00 1970] ");
         out.clear();
         assert!(Protocol::Echo.on_datagram(b"", now, &mut out));
+        assert!(out.is_empty());
+        assert!(Protocol::Daytime.on_datagram(b"", now, &mut out));
+        assert_eq!(out, b"Thu Jan  1 00:00:00 1970\r\n");
+        out.clear();
+        assert!(Protocol::Time.on_datagram(b"", now, &mut out));
+        assert_eq!(out, 2_208_988_800u32.to_be_bytes());
+        out.clear();
+        assert!(Protocol::Chargen.on_datagram(b"x", now, &mut out));
+        assert_eq!(out.len(), chargen::LINE_LEN);
+        out.clear();
+        assert!(!Protocol::Discard.on_datagram(b"x", now, &mut out));
         assert!(out.is_empty());
     }
 }

@@ -1,7 +1,10 @@
 //! One TCP connection's protocol state, independent of how bytes travel.
 
+use super::chat::{self, Departure};
 use super::line::{LineFramer, LineTooLong, LINE_TOO_LONG};
-use super::{echo, hello, timestamp, Action, Framing, Protocol};
+use super::{chargen, daytime, echo, files, hello, time, timestamp, Action, Framing, Protocol};
+use std::fmt;
+use std::io::{self, Read};
 use std::time::SystemTime;
 
 /// How far one call to [`Session::on_bytes`] got.
@@ -15,34 +18,96 @@ pub struct Progress {
     pub action: Action,
 }
 
+/// Output a session produces on its own as the socket drains, rather than in reply to input.
+enum Producer {
+    /// chargen's endless lines; the next line's rotation.
+    Chargen { next: usize },
+    /// A file (or any reader the driver opened) streamed in bounded chunks.
+    Reader(Box<dyn Read + Send>),
+}
+
+impl fmt::Debug for Producer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Producer::Chargen { next } => write!(f, "Chargen {{ next: {next} }}"),
+            Producer::Reader(_) => f.write_str("Reader"),
+        }
+    }
+}
+
 /// The protocol state of one TCP connection.
 ///
 /// A driver calls [`on_connect`](Session::on_connect) once, then
-/// [`on_bytes`](Session::on_bytes) for input, and [`on_eof`](Session::on_eof)
-/// when the peer has finished sending. Replies are appended to the driver's
-/// output buffer.
+/// [`on_bytes`](Session::on_bytes) for input, [`on_eof`](Session::on_eof)
+/// when the peer has finished sending and [`on_close`](Session::on_close)
+/// when the connection goes. Replies are appended to the driver's output
+/// buffer. Two protocols need more of the driver:
+///
+/// - streaming (chargen, files): while [`wants_to_produce`](Session::wants_to_produce),
+///   the driver calls [`poll_output`](Session::poll_output) each time the
+///   socket has taken everything, so the server never buffers more than one batch;
+/// - files: after a request, [`take_file_request`](Session::take_file_request)
+///   gives the name; the driver opens it and calls [`start_stream`](Session::start_stream)
+///   or [`refuse`](Session::refuse);
+/// - chat: when [`is_broadcast`](Session::is_broadcast), every byte the session
+///   outputs is for the *other* members of the room, and the driver delivers it.
 #[derive(Debug)]
 pub struct Session {
+    framer: LineFramer,
+    state: State,
+}
+
+/// Everything but the framer, so a line borrowed from the framer can be
+/// answered while the rest of the session is mutably borrowed.
+#[derive(Debug)]
+struct State {
     protocol: Protocol,
     framing: Framing,
-    framer: LineFramer,
     closing: bool,
+    file_requested: bool,
+    /// What only chat, chargen and files need, boxed: tens of thousands of
+    /// idle echo sessions should not each carry room for it.
+    extra: Option<Box<Extra>>,
+}
+
+/// Per-session state of the less common protocols.
+#[derive(Debug, Default)]
+struct Extra {
+    /// How chat shows this member.
+    peer: String,
+    /// Output of the session's own: chargen's lines or a file.
+    producer: Option<Producer>,
+    /// A file name waiting for the driver to open it.
+    file_request: Option<Vec<u8>>,
 }
 
 impl Session {
     /// A new session for `protocol`, cutting messages with `framing`, lines up to `max_line`.
     pub fn new(protocol: Protocol, framing: Framing, max_line: usize) -> Self {
         Session {
-            protocol,
-            framing,
             framer: LineFramer::new(max_line),
-            closing: false,
+            state: State {
+                protocol,
+                framing,
+                closing: false,
+                file_requested: false,
+                extra: None,
+            },
         }
+    }
+
+    /// Names the peer, as chat shows it to the room (`127.0.0.1:5555`).
+    /// Only chat keeps the name; other protocols never show it.
+    pub fn with_peer(mut self, peer: impl Into<String>) -> Self {
+        if self.state.protocol == Protocol::Chat {
+            self.state.extra().peer = peer.into();
+        }
+        self
     }
 
     /// The protocol this session speaks.
     pub fn protocol(&self) -> Protocol {
-        self.protocol
+        self.state.protocol
     }
 
     /// Bytes held for an unfinished line (bounded by the line limit).
@@ -52,25 +117,39 @@ impl Session {
 
     /// True once the protocol has asked to close; input is then ignored.
     pub fn is_closing(&self) -> bool {
-        self.closing
+        self.state.closing
     }
 
-    /// Called once when the connection is established: the greeting, if any.
-    pub fn on_connect(&mut self, _now: SystemTime, out: &mut Vec<u8>) -> Action {
-        if self.protocol == Protocol::Hello {
-            out.extend_from_slice(hello::GREETING);
-            if self.framing == Framing::Line {
-                out.push(b'\n');
+    /// True when this session's output is for the rest of its room, not for its own peer.
+    pub fn is_broadcast(&self) -> bool {
+        self.state.protocol == Protocol::Chat
+    }
+
+    /// Called once when the connection is established: a greeting, the time, a join notice.
+    pub fn on_connect(&mut self, now: SystemTime, out: &mut Vec<u8>) -> Action {
+        let state = &mut self.state;
+        match state.protocol {
+            Protocol::Hello => {
+                out.extend_from_slice(hello::GREETING);
+                state.terminate(out);
             }
+            Protocol::Daytime | Protocol::Time => {
+                if state.protocol == Protocol::Daytime {
+                    daytime::write(now, out);
+                } else {
+                    time::write(now, out);
+                }
+                state.closing = true;
+                return Action::Close;
+            }
+            Protocol::Chargen => state.extra().producer = Some(Producer::Chargen { next: 0 }),
+            Protocol::Chat => {
+                chat::joined(state.peer(), out);
+                state.terminate(out);
+            }
+            Protocol::Echo | Protocol::Timestamp | Protocol::Discard | Protocol::Files => {}
         }
         Action::Continue
-    }
-
-    /// Answers one complete message, marking the session closing on `exit`.
-    fn on_message(&mut self, message: &[u8], now: SystemTime, out: &mut Vec<u8>) -> Action {
-        let action = answer(self.protocol, self.framing, message, now, out);
-        self.closing |= action == Action::Close;
-        action
     }
 
     /// Handles received bytes, appending replies to `out`.
@@ -87,28 +166,36 @@ impl Session {
         out: &mut Vec<u8>,
         out_limit: usize,
     ) -> Progress {
-        if self.closing {
-            return Progress {
-                consumed: input.len(),
-                messages: 0,
-                action: Action::Close,
-            };
+        let state = &mut self.state;
+        let whole = |messages, action| Progress {
+            consumed: input.len(),
+            messages,
+            action,
+        };
+        if state.closing {
+            return whole(0, Action::Close);
         }
-        if self.protocol == Protocol::Echo {
-            let consumed = echo::on_bytes(input, out, out_limit);
-            return Progress {
-                consumed,
-                messages: u64::from(consumed > 0),
-                action: Action::Continue,
-            };
+        match state.protocol {
+            Protocol::Echo => {
+                let consumed = echo::on_bytes(input, out, out_limit);
+                return Progress {
+                    consumed,
+                    messages: u64::from(consumed > 0),
+                    action: Action::Continue,
+                };
+            }
+            // Input is read and thrown away (chargen ignores it too, per RFC 864).
+            Protocol::Discard => return whole(1, Action::Continue),
+            Protocol::Chargen | Protocol::Daytime | Protocol::Time => {
+                return whole(0, Action::Continue)
+            }
+            // One request per connection; anything after it is ignored.
+            Protocol::Files if state.file_requested => return whole(0, Action::Continue),
+            Protocol::Timestamp | Protocol::Hello | Protocol::Files | Protocol::Chat => {}
         }
-        if self.framing == Framing::Raw {
-            let action = self.on_message(input, now, out);
-            return Progress {
-                consumed: input.len(),
-                messages: 1,
-                action,
-            };
+        if state.framing == Framing::Raw {
+            let action = state.on_message(input, now, out);
+            return whole(1, action);
         }
         self.on_lines(input, now, out, out_limit)
     }
@@ -127,25 +214,21 @@ impl Session {
                 Ok(Some((line, used))) => {
                     consumed += used;
                     messages += 1;
-                    // `line` borrows the framer, so answer through a free function.
-                    if answer(self.protocol, self.framing, line, now, out) == Action::Close {
-                        self.closing = true;
-                        break;
-                    }
+                    self.state.on_message(line, now, out);
                 }
                 Ok(None) => consumed = input.len(),
                 Err(LineTooLong) => {
                     out.extend_from_slice(LINE_TOO_LONG);
-                    self.closing = true;
+                    self.state.closing = true;
                 }
             }
-            if self.closing {
-                // Whatever follows an `exit` or an over-long line is ignored.
+            if self.state.closing || self.state.file_requested {
+                // Whatever follows an `exit`, an over-long line or a file name is ignored.
                 consumed = input.len();
                 break;
             }
         }
-        let action = if self.closing {
+        let action = if self.state.closing {
             Action::Close
         } else {
             Action::Continue
@@ -157,44 +240,189 @@ impl Session {
         }
     }
 
-    /// The peer will send nothing more: answer an unterminated last line, then close.
+    /// The peer will send nothing more: answer an unterminated last line.
+    ///
+    /// Returns `Close` unless the session still has output of its own to
+    /// stream (a file being sent, chargen), which goes on until it ends or
+    /// the peer stops reading.
     pub fn on_eof(&mut self, now: SystemTime, out: &mut Vec<u8>) -> Action {
-        if !self.closing && self.protocol != Protocol::Echo && self.framing == Framing::Line {
+        let line_protocol = !matches!(
+            self.state.protocol,
+            Protocol::Echo
+                | Protocol::Discard
+                | Protocol::Chargen
+                | Protocol::Daytime
+                | Protocol::Time
+        );
+        let pending_request = self.state.file_requested;
+        if !self.state.closing
+            && !pending_request
+            && line_protocol
+            && self.state.framing == Framing::Line
+        {
             if let Some(last) = self.framer.take_unterminated() {
-                self.on_message(&last, now, out);
+                self.state.on_message(&last, now, out);
             }
         }
-        self.closing = true;
-        Action::Close
+        if self.state.closing || !(self.state.file_requested || self.state.has_producer()) {
+            self.state.closing = true;
+            return Action::Close;
+        }
+        Action::Continue
+    }
+
+    /// The connection is going away: chat tells the room.
+    pub fn on_close(&mut self, departure: Departure, out: &mut Vec<u8>) {
+        if self.state.protocol == Protocol::Chat {
+            chat::departed(self.state.peer(), departure, out);
+            self.state.terminate(out);
+        }
+        self.state.closing = true;
+        if let Some(extra) = &mut self.state.extra {
+            extra.producer = None;
+        }
+    }
+
+    /// True while the session has output of its own to stream.
+    pub fn wants_to_produce(&self) -> bool {
+        self.state.has_producer() && !self.state.closing
+    }
+
+    /// Appends streamed output until `out` holds at least `out_limit` bytes
+    /// (a file may end sooner: then `Close`).
+    pub fn poll_output(&mut self, out: &mut Vec<u8>, out_limit: usize) -> Action {
+        let state = &mut self.state;
+        let more = match state
+            .extra
+            .as_mut()
+            .and_then(|extra| extra.producer.as_mut())
+        {
+            None => true,
+            Some(Producer::Chargen { next }) => {
+                chargen::fill(next, out, out_limit);
+                true
+            }
+            // A read error cannot be reported in the middle of a byte stream:
+            // like the end of the file, it ends the connection.
+            Some(Producer::Reader(reader)) => matches!(read_into(reader, out, out_limit), Ok(true)),
+        };
+        if !more {
+            state.extra().producer = None;
+            state.closing = true;
+            return Action::Close;
+        }
+        Action::Continue
+    }
+
+    /// The file name the client asked for, once, for the driver to open.
+    pub fn take_file_request(&mut self) -> Option<Vec<u8>> {
+        self.state
+            .extra
+            .as_mut()
+            .and_then(|extra| extra.file_request.take())
+    }
+
+    /// Streams `reader` (the requested file) to the client, then closes.
+    pub fn start_stream(&mut self, reader: Box<dyn Read + Send>) {
+        self.state.extra().producer = Some(Producer::Reader(reader));
+    }
+
+    /// Refuses the request with `error: <reason>` and closes.
+    pub fn refuse(&mut self, reason: &str, out: &mut Vec<u8>) {
+        self.state.refuse(reason, out);
     }
 }
 
-/// Answers one complete message for `protocol`, terminating the reply per `framing`.
-fn answer(
-    protocol: Protocol,
-    framing: Framing,
-    message: &[u8],
-    now: SystemTime,
-    out: &mut Vec<u8>,
-) -> Action {
-    match protocol {
-        Protocol::Echo => echo::on_datagram(message, out),
-        Protocol::Timestamp => timestamp::on_message(message, now, out),
-        Protocol::Hello => {
-            if hello::on_message(message, out) == hello::Verdict::Exit {
-                return Action::Close;
-            }
+/// Reads from `reader` until `out` holds `out_limit` bytes; `Ok(false)` at end of input.
+fn read_into(reader: &mut dyn Read, out: &mut Vec<u8>, out_limit: usize) -> io::Result<bool> {
+    while out.len() < out_limit {
+        let filled = out.len();
+        out.resize(out_limit, 0);
+        let result = reader.read(&mut out[filled..]);
+        out.truncate(filled + *result.as_ref().unwrap_or(&0));
+        match result {
+            Ok(0) => return Ok(false),
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
         }
     }
-    if framing == Framing::Line {
-        out.push(b'\n');
+    Ok(true)
+}
+
+impl State {
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
     }
-    Action::Continue
+
+    fn peer(&self) -> &str {
+        self.extra.as_ref().map_or("", |extra| &extra.peer)
+    }
+
+    fn has_producer(&self) -> bool {
+        self.extra
+            .as_ref()
+            .is_some_and(|extra| extra.producer.is_some())
+    }
+
+    fn terminate(&self, out: &mut Vec<u8>) {
+        if self.framing == Framing::Line {
+            out.push(b'\n');
+        }
+    }
+
+    fn refuse(&mut self, reason: &str, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"error: ");
+        out.extend_from_slice(reason.as_bytes());
+        self.terminate(out);
+        self.closing = true;
+    }
+
+    /// Answers one complete message (a line, or a raw read).
+    fn on_message(&mut self, message: &[u8], now: SystemTime, out: &mut Vec<u8>) -> Action {
+        match self.protocol {
+            Protocol::Timestamp => timestamp::on_message(message, now, out),
+            Protocol::Hello => {
+                if hello::on_message(message, out) == hello::Verdict::Exit {
+                    self.closing = true;
+                    return Action::Close;
+                }
+            }
+            Protocol::Chat => chat::message(self.peer(), message, out),
+            Protocol::Files => {
+                // In raw framing a client may still end the name with a newline.
+                let name = message.strip_suffix(b"\n").unwrap_or(message);
+                let name = name.strip_suffix(b"\r").unwrap_or(name);
+                match files::check_name(name) {
+                    Ok(()) => {
+                        self.file_requested = true;
+                        self.extra().file_request = Some(name.to_vec());
+                    }
+                    Err(reason) => self.refuse(reason, out),
+                }
+                return if self.closing {
+                    Action::Close
+                } else {
+                    Action::Continue
+                };
+            }
+            // Framing-free protocols never get here.
+            Protocol::Echo
+            | Protocol::Discard
+            | Protocol::Chargen
+            | Protocol::Daytime
+            | Protocol::Time => return Action::Continue,
+        }
+        self.terminate(out);
+        Action::Continue
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::chargen;
+    use crate::protocol::chat::Departure;
     use proptest::prelude::*;
     use std::time::{Duration, UNIX_EPOCH};
 
@@ -311,6 +539,98 @@ mod tests {
             Protocol::Timestamp,
             b"short\nthis line is far too long\nx\n",
         );
+    }
+
+    #[test]
+    fn daytime_and_time_speak_once_on_connect_then_close() {
+        let mut out = Vec::new();
+        let mut daytime = Session::new(Protocol::Daytime, Framing::Line, 16);
+        assert_eq!(daytime.on_connect(now(), &mut out), Action::Close);
+        assert_eq!(out, b"Sat Nov 21 20:40:50 2026\r\n");
+        out.clear();
+        let mut time = Session::new(Protocol::Time, Framing::Raw, 16);
+        assert_eq!(time.on_connect(now(), &mut out), Action::Close);
+        assert_eq!(out, 4_004_282_450u32.to_be_bytes());
+    }
+
+    #[test]
+    fn discard_swallows_everything() {
+        let got = drive(
+            Protocol::Discard,
+            Framing::Line,
+            &[b"a\nb", b"c\n"],
+            1 << 20,
+        );
+        assert!(got.is_empty());
+    }
+
+    #[test]
+    fn chargen_produces_only_when_asked_and_ignores_input() {
+        let mut session = Session::new(Protocol::Chargen, Framing::Line, 16);
+        let mut out = Vec::new();
+        session.on_connect(now(), &mut out);
+        assert!(out.is_empty());
+        assert!(session.wants_to_produce());
+        assert_eq!(
+            session
+                .on_bytes(b"ignored\n", now(), &mut out, 100)
+                .consumed,
+            8
+        );
+        assert!(out.is_empty());
+        assert_eq!(session.poll_output(&mut out, 100), Action::Continue);
+        assert_eq!(out.len(), 2 * chargen::LINE_LEN);
+        // A half-closed client may still read: the stream goes on.
+        assert_eq!(session.on_eof(now(), &mut out), Action::Continue);
+        assert!(session.wants_to_produce());
+    }
+
+    #[test]
+    fn chat_messages_and_notices_name_the_peer() {
+        let mut session = Session::new(Protocol::Chat, Framing::Line, 16).with_peer("10.0.0.1:5");
+        assert!(session.is_broadcast());
+        let mut out = Vec::new();
+        session.on_connect(now(), &mut out);
+        session.on_bytes(b"hi\r\nthere\n", now(), &mut out, 1 << 20);
+        session.on_close(Departure::NotReading, &mut out);
+        assert_eq!(
+            out,
+            b"* 10.0.0.1:5 joined\n10.0.0.1:5: hi\n10.0.0.1:5: there\n* 10.0.0.1:5 dropped (not reading)\n"
+        );
+    }
+
+    #[test]
+    fn files_asks_the_driver_once_then_streams_what_it_is_given() {
+        let mut session = Session::new(Protocol::Files, Framing::Line, 64);
+        let mut out = Vec::new();
+        let progress = session.on_bytes(b"dir/a.txt\nsecond\n", now(), &mut out, 1 << 20);
+        assert_eq!(progress.consumed, 17);
+        assert_eq!(session.take_file_request(), Some(b"dir/a.txt".to_vec()));
+        assert_eq!(session.take_file_request(), None);
+        session.start_stream(Box::new(std::io::Cursor::new(vec![7u8; 10])));
+        assert_eq!(session.on_eof(now(), &mut out), Action::Continue);
+        assert_eq!(session.poll_output(&mut out, 4), Action::Continue);
+        assert_eq!(out, [7u8; 4]);
+        assert_eq!(session.poll_output(&mut out, 100), Action::Close);
+        assert_eq!(out, [7u8; 10]);
+    }
+
+    #[test]
+    fn files_refuses_bad_names_itself_and_driver_refusals_are_one_line() {
+        let got = drive(
+            Protocol::Files,
+            Framing::Line,
+            &[b"../etc/passwd\n"],
+            1 << 20,
+        );
+        assert_eq!(got, b"error: '..' is not allowed\n");
+        let mut session = Session::new(Protocol::Files, Framing::Raw, 64);
+        let mut out = Vec::new();
+        session.on_bytes(b"missing", now(), &mut out, 1 << 20);
+        assert_eq!(session.take_file_request(), Some(b"missing".to_vec()));
+        session.refuse("no such file", &mut out);
+        assert_eq!(out, b"error: no such file");
+        assert!(session.is_closing());
     }
 
     proptest! {

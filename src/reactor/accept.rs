@@ -12,10 +12,12 @@
 //!   here. We instead retry after [`FD_RETRY`], or sooner when a connection
 //!   closes and frees a descriptor, and warn at most once per [`FD_WARNING_EVERY`].
 
-use super::connection::Connection;
-use super::{token, Reactor, Source};
-use crate::protocol::Session;
-use mio::net::{TcpListener, TcpStream};
+use super::connection::{Connection, Peer};
+use super::source::Source;
+use super::stream::Stream;
+use super::{token, Reactor};
+use crate::protocol::{Protocol, Session};
+use mio::net::TcpListener;
 use mio::Token;
 use std::io;
 use std::net::SocketAddr;
@@ -77,14 +79,16 @@ pub(super) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// Closes a refused connection at once with RST (SO_LINGER 0): nothing to
 /// deliver, and no TIME_WAIT left on the server for each refusal.
-fn refuse(stream: TcpStream) {
-    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+fn refuse(stream: Stream) {
+    if let Stream::Tcp(tcp) = &stream {
+        let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
+    }
     drop(stream);
 }
 
 fn queue_listeners(sources: &[Option<Source>], yielded: &mut Vec<Token>) {
     for (index, source) in sources.iter().enumerate() {
-        if let Some(Source::Listener { .. }) = source {
+        if source.as_ref().is_some_and(Source::is_listener) {
             yielded.push(token::source(index));
         }
     }
@@ -114,12 +118,29 @@ impl Reactor {
                 }
                 return;
             }
-            let Some(Some(Source::Listener { socket, .. })) = self.sources.get(index) else {
-                return;
+            let accepted = match self.sources.get(index) {
+                Some(Some(Source::Listener { socket, .. })) => {
+                    socket.accept().map(|(stream, peer)| {
+                        // Replies are whole messages written in one call: don't let Nagle delay them.
+                        if let Err(err) = stream.set_nodelay(true) {
+                            log::debug!("{peer}: cannot set TCP_NODELAY: {err}");
+                        }
+                        (Stream::Tcp(stream), Peer::Inet(peer))
+                    })
+                }
+                Some(Some(Source::UnixListener { socket, .. })) => socket
+                    .accept()
+                    .map(|(stream, _)| (Stream::Unix(stream), Peer::Unix)),
+                _ => return,
             };
-            match socket.accept() {
+            match accepted {
                 Ok((stream, peer)) => {
-                    if self.guard.admit(peer, now, &mut self.stats) {
+                    let admitted = match peer {
+                        Peer::Inet(addr) => self.guard.admit(addr, now, &mut self.stats),
+                        // Local clients only: no per-source limits.
+                        Peer::Unix => true,
+                    };
+                    if admitted {
                         self.add_connection(stream, peer, index, now, wall);
                     } else {
                         refuse(stream);
@@ -153,43 +174,54 @@ impl Reactor {
 
     fn add_connection(
         &mut self,
-        stream: TcpStream,
-        peer: SocketAddr,
+        stream: Stream,
+        peer: Peer,
         listener: usize,
         now: Instant,
         wall: SystemTime,
     ) {
-        let Some(Some(Source::Listener { binding, .. })) = self.sources.get(listener) else {
+        let Some(Some(source)) = self.sources.get(listener) else {
             return;
         };
-        let protocol = binding.protocol;
-        // Replies are whole messages written in one call: don't let Nagle delay them.
-        if let Err(err) = stream.set_nodelay(true) {
-            log::debug!("{peer}: cannot set TCP_NODELAY: {err}");
-        }
+        let protocol = source.protocol();
         let generation = self.next_generation;
         self.next_generation = (generation + 1) & token::GENERATION_MASK;
-        let entry = self.connections.vacant_entry();
-        let key = entry.key();
+        let key = self.connections.vacant_key();
         let token = token::connection(key, generation);
-        let session = Session::new(protocol, self.framing, self.limits.max_line);
-        let mut conn = Connection::new(stream, peer, generation, session, now);
-        if let Err(err) = conn.open(
-            token,
-            self.poll.registry(),
-            &mut self.scratch,
-            &mut self.stats,
-            wall,
-        ) {
-            log::debug!("{} {peer}: could not start: {err}", token::Label(token));
+        let mut session = Session::new(protocol, self.framing, self.limits.max_line);
+        if protocol == Protocol::Chat {
+            // Only chat shows the peer, so only chat pays for its name.
+            session = session.with_peer(match peer {
+                Peer::Inet(addr) => addr.to_string(),
+                Peer::Unix => format!("unix#{key}.{generation}"),
+            });
+        }
+        let mut conn = Connection::new(stream, peer, generation, listener, session, now);
+        let (mut cx, _) = self.context(now, wall);
+        if let Err(err) = conn.open(token, &mut cx) {
+            log::debug!(
+                "{} {}: could not start: {err}",
+                token::Label(token),
+                conn.peer
+            );
             conn.deregister(self.poll.registry());
-            self.guard.release(peer);
+            if let Peer::Inet(addr) = peer {
+                self.guard.release(addr);
+            }
             self.scratch.out.clear();
+            self.scratch.room.clear();
             return;
         }
-        entry.insert(conn);
+        log::debug!(
+            "{} opened: {protocol} from {}",
+            token::Label(token),
+            conn.peer
+        );
+        self.connections.insert(conn);
         self.stats.connections += 1;
-        log::debug!("{} opened: {protocol} from {peer}", token::Label(token));
+        if protocol == Protocol::Chat {
+            self.rooms.join(listener, key);
+        }
         if let Some(idle) = self.limits.idle_timeout {
             self.timers.schedule(now + idle, key, generation);
         }

@@ -25,30 +25,42 @@
 //!
 //! # Files
 //!
-//! - `token.rs`: the token space. `connection.rs`: one TCP connection's I/O.
+//! - `bind.rs`: opening sockets. `token.rs`: the token space.
+//! - `connection.rs`: one stream connection's I/O; `outbox.rs` its unsent output;
+//!   `stream.rs` TCP or Unix; `context.rs` what the loop lends it.
 //! - `accept.rs`: accepting within `--max-conns` and surviving `EMFILE`.
-//! - `udp.rs`: datagrams. `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
+//! - `room.rs`: chat rooms, the one place output crosses connections.
 //! - `guard.rs`: per-source limits (connections, connection rate, UDP reply budget).
+//! - `udp.rs`: datagrams. `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
 
 mod accept;
+mod bind;
 mod connection;
+mod context;
 mod guard;
+mod outbox;
+mod room;
 mod shutdown;
+mod source;
 mod stats;
+mod stream;
 mod timers;
 pub mod token;
 mod udp;
 
 pub use shutdown::ShutdownHandle;
+pub use source::StartError;
 pub use stats::{Stats, StatsHandle};
 
-use crate::config::{Binding, Limits, ServerConfig, Transport};
+use crate::config::{Binding, Limits, ServerConfig, UnixBinding};
+use crate::files::FilesRoot;
+use crate::protocol::chat::Departure;
 use crate::protocol::Framing;
-use connection::{Connection, Outcome, Scratch};
-use mio::net::{TcpListener, UdpSocket};
-use mio::{Events, Interest, Poll, Token, Waker};
+use connection::{Connection, Outcome, Peer};
+use context::{Context, Moment, Scratch};
+use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
-use std::fmt;
+use source::Source;
 use std::io;
 use std::mem;
 use std::sync::atomic::AtomicBool;
@@ -60,44 +72,6 @@ use token::Target;
 const READ_SIZE: usize = 64 * 1024;
 /// Events taken from the kernel per `poll` call.
 const EVENTS_CAPACITY: usize = 1024;
-
-/// A socket the loop listens on.
-#[derive(Debug)]
-enum Source {
-    Listener {
-        socket: TcpListener,
-        binding: Binding,
-    },
-    Udp {
-        socket: UdpSocket,
-        binding: Binding,
-    },
-}
-
-/// Starting the reactor failed.
-#[derive(Debug)]
-pub enum StartError {
-    /// The poll instance or its waker could not be created.
-    Poll(io::Error),
-    /// A socket could not be bound (address in use, permission, ...).
-    Bind {
-        /// What was being bound.
-        binding: Binding,
-        /// Why it failed.
-        source: io::Error,
-    },
-}
-
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StartError::Poll(err) => write!(f, "cannot create the event loop: {err}"),
-            StartError::Bind { binding, source } => write!(f, "cannot bind {binding}: {source}"),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
 
 /// The event loop and everything it owns. A plain value: no globals, so
 /// several reactors can run side by side (tests do).
@@ -112,6 +86,9 @@ pub struct Reactor {
     timers: timers::Timers,
     framing: Framing,
     limits: Limits,
+    files: Option<FilesRoot>,
+    /// Members of each chat listener's room, by source index.
+    rooms: room::Rooms,
     stats: Stats,
     published: StatsHandle,
     /// Served again next turn: sources that used up their budget.
@@ -124,47 +101,32 @@ pub struct Reactor {
 impl Reactor {
     /// Binds every socket in `config` and prepares the loop; nothing is served until [`run`](Self::run).
     pub fn bind(config: &ServerConfig) -> Result<Reactor, StartError> {
+        let files = match &config.files_root {
+            Some(dir) => Some(FilesRoot::new(dir).map_err(|err| {
+                StartError::Config(format!("--files-root {}: {err}", dir.display()))
+            })?),
+            None => None,
+        };
         let poll = Poll::new().map_err(StartError::Poll)?;
         let waker = Waker::new(poll.registry(), token::WAKER).map_err(StartError::Poll)?;
-        let mut sources = Vec::with_capacity(config.bindings.len());
-        for (index, binding) in config.bindings.iter().enumerate() {
-            let bind_error = |source| StartError::Bind {
-                binding: *binding,
-                source,
-            };
-            let token = token::source(index);
-            let source = match binding.transport {
-                Transport::Tcp => {
-                    let mut socket = accept::bind_listener(binding.addr).map_err(bind_error)?;
-                    let addr = socket.local_addr().map_err(bind_error)?;
-                    poll.registry()
-                        .register(&mut socket, token, Interest::READABLE)
-                        .map_err(bind_error)?;
-                    let binding = Binding { addr, ..*binding };
-                    Source::Listener { socket, binding }
-                }
-                Transport::Udp => {
-                    let mut socket = UdpSocket::bind(binding.addr).map_err(bind_error)?;
-                    let addr = socket.local_addr().map_err(bind_error)?;
-                    poll.registry()
-                        .register(&mut socket, token, Interest::READABLE)
-                        .map_err(bind_error)?;
-                    let binding = Binding { addr, ..*binding };
-                    Source::Udp { socket, binding }
-                }
-            };
-            sources.push(Some(source));
+        let mut sources = bind::open_sources(config)?;
+        for (index, source) in sources.iter_mut().enumerate() {
+            source
+                .register(poll.registry(), token::source(index))
+                .map_err(StartError::Poll)?;
         }
         Ok(Reactor {
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
-            sources,
+            rooms: room::Rooms::new(sources.len()),
+            sources: sources.into_iter().map(Some).collect(),
             connections: Slab::new(),
             next_generation: 0,
             scratch: Scratch::new(READ_SIZE),
             timers: timers::Timers::default(),
             framing: config.framing,
             limits: config.limits,
+            files,
             stats: Stats::default(),
             published: StatsHandle::default(),
             yielded: Vec::new(),
@@ -182,8 +144,23 @@ impl Reactor {
         self.sources
             .iter()
             .flatten()
-            .map(|source| match source {
-                Source::Listener { binding, .. } | Source::Udp { binding, .. } => *binding,
+            .filter_map(|source| match source {
+                Source::Listener { binding, .. } | Source::Udp { binding, .. } => Some(*binding),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The bound Unix domain sockets.
+    pub fn unix_bindings(&self) -> Vec<UnixBinding> {
+        self.sources
+            .iter()
+            .flatten()
+            .filter_map(|source| match source {
+                Source::UnixListener { binding, .. } | Source::UnixDatagram { binding, .. } => {
+                    Some(binding.clone())
+                }
+                _ => None,
             })
             .collect()
     }
@@ -251,29 +228,51 @@ impl Reactor {
     }
 
     fn handle_source(&mut self, index: usize, now: Instant, wall: SystemTime) {
-        match self.sources.get(index) {
-            Some(Some(Source::Listener { .. })) => self.accept_ready(index, now, wall),
+        let outcome = match self.sources.get(index) {
+            Some(Some(source)) if source.is_listener() => {
+                return self.accept_ready(index, now, wall);
+            }
             Some(Some(Source::Udp { socket, binding })) => {
-                let outcome = udp::serve_datagrams(
+                let protocol = binding.protocol;
+                udp::serve_udp(
                     socket,
-                    binding.protocol,
+                    protocol,
                     &mut self.scratch,
                     &mut self.guard,
                     &mut self.stats,
-                    connection::Moment { now, wall },
-                );
-                if outcome == Outcome::Yield {
-                    self.yielded.push(token::source(index));
-                }
+                    now,
+                    wall,
+                )
+            }
+            Some(Some(Source::UnixDatagram { socket, binding })) => {
+                let protocol = binding.protocol;
+                udp::serve_unixgram(socket, protocol, &mut self.scratch, &mut self.stats, wall)
             }
             // Closed at shutdown; the event is stale.
-            Some(None) | None => {}
+            _ => return,
+        };
+        if outcome == Outcome::Yield {
+            self.yielded.push(token::source(index));
         }
     }
 
+    /// What a connection may use during its turn, borrowed field by field.
+    fn context(&mut self, now: Instant, wall: SystemTime) -> (Context<'_>, &mut Slab<Connection>) {
+        let cx = Context {
+            registry: self.poll.registry(),
+            scratch: &mut self.scratch,
+            limits: &self.limits,
+            stats: &mut self.stats,
+            files: self.files.as_ref(),
+            moment: Moment { now, wall },
+        };
+        (cx, &mut self.connections)
+    }
+
     fn handle_connection(&mut self, key: usize, generation: u32, now: Instant, wall: SystemTime) {
-        let Some(conn) = self
-            .connections
+        let idle_timeout = self.limits.idle_timeout;
+        let (mut cx, connections) = self.context(now, wall);
+        let Some(conn) = connections
             .get_mut(key)
             .filter(|c| c.generation == generation)
         else {
@@ -282,44 +281,47 @@ impl Reactor {
         };
         let token = token::connection(key, generation);
         let was_lingering = conn.is_lingering();
-        let outcome = conn.drive(
-            token,
-            self.poll.registry(),
-            &mut self.scratch,
-            &self.limits,
-            &mut self.stats,
-            connection::Moment { now, wall },
-        );
-        if !was_lingering && conn.is_lingering() {
-            if let Some(deadline) = conn.deadline(self.limits.idle_timeout) {
-                self.timers.schedule(deadline, key, generation);
-            }
+        let outcome = conn.drive(token, &mut cx);
+        let listener = conn.listener;
+        let linger_deadline = (!was_lingering && conn.is_lingering())
+            .then(|| conn.deadline(idle_timeout))
+            .flatten();
+        if let Some(deadline) = linger_deadline {
+            self.timers.schedule(deadline, key, generation);
         }
         match outcome {
             Outcome::Keep => {}
             Outcome::Yield => self.yielded.push(token),
-            Outcome::Close(reason) => self.close(key, reason),
+            Outcome::Close(reason) => self.close(key, reason, Departure::Left),
         }
+        self.deliver_room(listener, Some(key));
     }
 
-    /// Closes the connection in slot `key` and, if accepting was paused at the cap, resumes it.
-    fn close(&mut self, key: usize, reason: &str) {
+    /// Closes the connection in slot `key`, tells its room, and resumes
+    /// accepting if it had stopped at the cap.
+    fn close(&mut self, key: usize, reason: &str, departure: Departure) {
         let mut conn = self.connections.remove(key);
         conn.deregister(self.poll.registry());
-        self.guard.release(conn.peer);
+        if let Peer::Inet(addr) = conn.peer {
+            self.guard.release(addr);
+        }
         log::debug!(
             "{} closed ({reason}), peer {}",
             token::Label(token::connection(key, conn.generation)),
             conn.peer
         );
+        self.rooms.leave(conn.listener, key);
+        conn.depart(departure, &mut self.scratch);
+        self.deliver_room(conn.listener, None);
         self.resume_accepting_if_paused();
     }
 
     fn fire_timers(&mut self, now: Instant) {
         while let Some(entry) = self.timers.pop_due(now) {
+            let key = entry.key as usize;
             let Some(conn) = self
                 .connections
-                .get(entry.key)
+                .get(key)
                 .filter(|c| c.generation == entry.generation)
             else {
                 continue;
@@ -332,9 +334,9 @@ impl Reactor {
                         self.stats.idle_closed += 1;
                         "idle timeout"
                     };
-                    self.close(entry.key, reason);
+                    self.close(key, reason, Departure::Left);
                 }
-                Some(deadline) => self.timers.schedule(deadline, entry.key, entry.generation),
+                Some(deadline) => self.timers.schedule(deadline, key, entry.generation),
                 None => {}
             }
         }

@@ -13,6 +13,7 @@
 //! 3. the loop ends when no connection is left or `--drain-timeout` has passed,
 //!    and the summary is logged. A second signal cuts the drain short.
 
+use super::source::Source;
 use super::{token, Reactor, Stats};
 use mio::{Interest, Waker};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -134,12 +135,8 @@ impl Reactor {
         for source in self.sources.iter_mut() {
             // Dropping a listener or UDP socket closes it; deregistering first keeps the poll tidy.
             if let Some(mut source) = source.take() {
-                let _ = match &mut source {
-                    super::Source::Listener { socket, .. } => {
-                        self.poll.registry().deregister(socket)
-                    }
-                    super::Source::Udp { socket, .. } => self.poll.registry().deregister(socket),
-                };
+                let _ = source.deregister(self.poll.registry());
+                remove_socket_file(&source);
             }
         }
         self.shutdown.drain_deadline = Some(now + drain);
@@ -170,8 +167,20 @@ impl Reactor {
         for mut conn in self.connections.drain() {
             conn.deregister(self.poll.registry());
         }
+        for source in self.sources.iter().flatten() {
+            remove_socket_file(source);
+        }
         log::info!("summary: {}", self.stats);
         self.published.publish(&self.stats);
         self.stats
+    }
+}
+
+/// A Unix socket's file outlives the socket: remove it on a clean shutdown.
+fn remove_socket_file(source: &Source) {
+    if let Source::UnixListener { binding, .. } | Source::UnixDatagram { binding, .. } = source {
+        if let Err(err) = std::fs::remove_file(&binding.path) {
+            log::warn!("cannot remove {}: {err}", binding.path.display());
+        }
     }
 }

@@ -7,36 +7,89 @@
 //! after an ICMP "port unreachable", belong to some past client, so they are
 //! logged at debug and the socket goes on serving.
 
-use super::connection::{Moment, Outcome, Scratch};
+use super::connection::Outcome;
+use super::context::Scratch;
 use super::guard::Guard;
 use super::stats::Stats;
 use crate::protocol::Protocol;
-use mio::net::UdpSocket;
+use mio::net::{UdpSocket, UnixDatagram};
+use std::fmt::Debug;
 use std::io;
+use std::time::Instant;
+use std::time::SystemTime;
 
 /// Datagrams served per event before the socket yields to other sources.
 const DATAGRAM_BUDGET: usize = 256;
 
-/// Receives and answers datagrams until `WouldBlock` or the budget is spent.
+/// Serves a UDP socket.
 ///
 /// A reply the [`Guard`] refuses (low source port, source over its byte
 /// budget) is dropped and counted, like one the kernel would not take.
-pub fn serve_datagrams(
+#[allow(clippy::too_many_arguments)]
+pub fn serve_udp(
     socket: &UdpSocket,
     protocol: Protocol,
     scratch: &mut Scratch,
     guard: &mut Guard,
     stats: &mut Stats,
-    moment: Moment,
+    now: Instant,
+    wall: SystemTime,
 ) -> Outcome {
-    let Moment { now, wall } = moment;
+    serve(
+        |buf| socket.recv_from(buf),
+        |reply, peer| socket.send_to(reply, *peer),
+        |peer, len, stats| guard.allow_reply(*peer, len, now, stats),
+        protocol,
+        scratch,
+        stats,
+        wall,
+    )
+}
+
+/// Serves a Unix datagram socket. A client that did not bind its socket to a
+/// path has no address to answer; its datagrams are read and counted as dropped replies.
+pub fn serve_unixgram(
+    socket: &UnixDatagram,
+    protocol: Protocol,
+    scratch: &mut Scratch,
+    stats: &mut Stats,
+    wall: SystemTime,
+) -> Outcome {
+    serve(
+        |buf| socket.recv_from(buf),
+        |reply, peer: &std::os::unix::net::SocketAddr| match peer.as_pathname() {
+            Some(path) => socket.send_to(reply, path),
+            None => Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                "unnamed client socket",
+            )),
+        },
+        // Local clients only: no per-source guard.
+        |_, _, _| true,
+        protocol,
+        scratch,
+        stats,
+        wall,
+    )
+}
+
+/// Receives and answers datagrams until `WouldBlock` or the budget is spent.
+fn serve<P: Debug>(
+    mut recv: impl FnMut(&mut [u8]) -> io::Result<(usize, P)>,
+    mut send: impl FnMut(&[u8], &P) -> io::Result<usize>,
+    mut allow: impl FnMut(&P, usize, &mut Stats) -> bool,
+    protocol: Protocol,
+    scratch: &mut Scratch,
+    stats: &mut Stats,
+    wall: SystemTime,
+) -> Outcome {
     for _ in 0..DATAGRAM_BUDGET {
-        let (len, peer) = match socket.recv_from(&mut scratch.read) {
+        let (len, peer) = match recv(&mut scratch.read) {
             Ok(received) => received,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Outcome::Keep,
             Err(err) => {
                 // ECONNREFUSED and friends: a report about an earlier send. Keep going.
-                log::debug!("udp {protocol}: {err}");
+                log::debug!("{protocol} datagram socket: {err}");
                 continue;
             }
         };
@@ -46,12 +99,12 @@ pub fn serve_datagrams(
         if !protocol.on_datagram(&scratch.read[..len], wall, &mut scratch.out) {
             continue;
         }
-        if !guard.allow_reply(peer, scratch.out.len(), now, stats) {
+        if !allow(&peer, scratch.out.len(), stats) {
             // The scratch buffer is shared with every connection: leave it empty.
             scratch.out.clear();
             continue;
         }
-        match socket.send_to(&scratch.out, peer) {
+        match send(&scratch.out, &peer) {
             Ok(sent) => {
                 stats.udp_out += 1;
                 stats.bytes_out += sent as u64;
@@ -59,7 +112,7 @@ pub fn serve_datagrams(
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => stats.udp_dropped += 1,
             Err(err) => {
                 stats.udp_dropped += 1;
-                log::debug!("udp {protocol}: reply to {peer} failed: {err}");
+                log::debug!("{protocol} datagram socket: reply to {peer:?} failed: {err}");
             }
         }
         // The scratch buffer is shared with every connection: leave it empty.

@@ -157,6 +157,12 @@ pub fn check_datagram(protocol: Protocol, input: &[u8]) -> Result<(), String> {
         Protocol::Timestamp => {
             out.starts_with(b"[") && out.ends_with(input) && out.len() == input.len() + 27
         }
+        // These answer any datagram with a fixed-size reply of their own.
+        Protocol::Chargen => out.len() == 74 && out.ends_with(b"\r\n"),
+        Protocol::Daytime => out.ends_with(b"\r\n") || out.ends_with(b"\n"),
+        Protocol::Time => out.len() == 4,
+        // No UDP service: any reply is wrong.
+        Protocol::Discard | Protocol::Files | Protocol::Chat => false,
     };
     if !ok {
         return Err(format!("{protocol}: {input:?} -> {out:?}"));

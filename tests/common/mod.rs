@@ -53,11 +53,14 @@ impl Drop for TestServer {
     }
 }
 
-/// Every protocol on TCP and UDP, port 0, loopback.
+/// Every protocol but files on TCP and (where it makes sense) UDP, port 0, loopback.
 pub fn all_bindings() -> Vec<Binding> {
     let mut bindings = Vec::new();
-    for protocol in Protocol::ALL {
+    for protocol in Protocol::ALL.into_iter().filter(|&p| p != Protocol::Files) {
         for transport in [Transport::Tcp, Transport::Udp] {
+            if transport == Transport::Udp && protocol.is_stream_only() {
+                continue;
+            }
             bindings.push(Binding {
                 transport,
                 protocol,
@@ -72,8 +75,10 @@ pub fn all_bindings() -> Vec<Binding> {
 pub fn config(framing: Framing) -> ServerConfig {
     ServerConfig {
         bindings: all_bindings(),
+        unix_bindings: Vec::new(),
         framing,
         limits: Limits::default(),
+        files_root: None,
     }
 }
 
@@ -144,7 +149,8 @@ pub fn round_trip(stream: &mut TcpStream, data: &[u8], expected_len: usize) -> V
 pub struct ServerProcess {
     pub child: Child,
     pub stdout: ChildStdout,
-    pub listening: Vec<(String, String, SocketAddr)>,
+    /// `(kind, protocol, address)` from each `listening` line.
+    pub listening: Vec<(String, String, String)>,
 }
 
 impl ServerProcess {
@@ -218,6 +224,11 @@ impl ServerProcess {
             stdout,
             listening,
         }
+    }
+
+    /// The address of the `index`th listening line, for TCP and UDP sockets.
+    pub fn addr(&self, index: usize) -> SocketAddr {
+        self.listening[index].2.parse().expect("an IP:PORT address")
     }
 
     /// Sends SIGTERM to this child, by its own id.

@@ -1,0 +1,106 @@
+//! Opening the sockets a [`ServerConfig`] asks for, before the loop starts.
+//!
+//! Binding happens up front so that every error (address in use, a bad
+//! path, a missing `--files-root`) is reported before anything is served.
+//! Unix socket files need care: a crashed run leaves its socket file behind,
+//! and `bind` then fails with "address in use" although nobody listens. A
+//! file that refuses connections is such a leftover and is replaced; one
+//! that accepts them belongs to a live server and is an error.
+
+use super::source::{Source, StartError};
+use crate::config::{ServerConfig, Transport, UnixBinding};
+use crate::protocol::Protocol;
+use mio::net::{UdpSocket, UnixDatagram, UnixListener};
+use std::io;
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+
+/// Opens every socket of `config`, in order: TCP/UDP first, then Unix.
+pub(super) fn open_sources(config: &ServerConfig) -> Result<Vec<Source>, StartError> {
+    let needs_root = config
+        .bindings
+        .iter()
+        .map(|b| b.protocol)
+        .chain(config.unix_bindings.iter().map(|b| b.protocol));
+    if needs_root.into_iter().any(|p| p == Protocol::Files) && config.files_root.is_none() {
+        return Err(StartError::Config(
+            "the files protocol needs --files-root DIR".into(),
+        ));
+    }
+    let mut sources = Vec::new();
+    for binding in &config.bindings {
+        let failed = |source| StartError::Bind {
+            what: binding.to_string(),
+            source,
+        };
+        let source = match binding.transport {
+            Transport::Tcp => {
+                let socket = super::accept::bind_listener(binding.addr).map_err(failed)?;
+                let addr = socket.local_addr().map_err(failed)?;
+                let binding = crate::config::Binding { addr, ..*binding };
+                Source::Listener { socket, binding }
+            }
+            Transport::Udp => {
+                let socket = UdpSocket::bind(binding.addr).map_err(failed)?;
+                let addr = socket.local_addr().map_err(failed)?;
+                let binding = crate::config::Binding { addr, ..*binding };
+                Source::Udp { socket, binding }
+            }
+        };
+        sources.push(source);
+    }
+    for binding in &config.unix_bindings {
+        let failed = |source| StartError::Bind {
+            what: binding.to_string(),
+            source,
+        };
+        remove_stale_socket(binding).map_err(failed)?;
+        let source = if binding.datagram {
+            let socket = UnixDatagram::bind(&binding.path).map_err(failed)?;
+            Source::UnixDatagram {
+                socket,
+                binding: binding.clone(),
+            }
+        } else {
+            let socket = UnixListener::bind(&binding.path).map_err(failed)?;
+            Source::UnixListener {
+                socket,
+                binding: binding.clone(),
+            }
+        };
+        sources.push(source);
+    }
+    Ok(sources)
+}
+
+/// Removes a socket file nobody serves any more; refuses to touch anything else.
+fn remove_stale_socket(binding: &UnixBinding) -> io::Result<()> {
+    let path = &binding.path;
+    let metadata = match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    if !metadata.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "the path exists and is not a socket",
+        ));
+    }
+    if is_served(path, binding.datagram) {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "another server is listening there",
+        ));
+    }
+    log::info!("removing stale socket file {}", path.display());
+    std::fs::remove_file(path)
+}
+
+fn is_served(path: &Path, datagram: bool) -> bool {
+    if datagram {
+        std::os::unix::net::UnixDatagram::unbound().is_ok_and(|socket| socket.connect(path).is_ok())
+    } else {
+        std::os::unix::net::UnixStream::connect(path).is_ok()
+    }
+}
