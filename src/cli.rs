@@ -9,6 +9,15 @@ use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 use std::time::Duration;
 
+/// `--max-conns-per-ip` unless given: generous for people, small for a botnet's share.
+pub const DEFAULT_MAX_CONNS_PER_IP: usize = 256;
+/// `--conn-rate-per-ip` unless given, in new connections per second.
+pub const DEFAULT_CONN_RATE_PER_IP: u32 = 100;
+/// `--udp-budget` unless given: 1 MiB of replies per source per window.
+pub const DEFAULT_UDP_BUDGET: u64 = 1 << 20;
+/// `--udp-window` unless given, in seconds.
+pub const DEFAULT_UDP_WINDOW: u64 = 600;
+
 /// A single-threaded mio event loop serving echo, timestamp and hello over TCP and UDP.
 #[derive(Debug, Parser)]
 #[command(name = "reactord", version, args_conflicts_with_subcommands = true)]
@@ -67,12 +76,28 @@ pub struct ServeArgs {
     /// Directory the files protocol serves; required to serve files (and enables it by default).
     #[arg(long, value_name = "DIR")]
     pub files_root: Option<std::path::PathBuf>,
-    /// Close connections silent for this many seconds; 0 disables.
+    /// Close connections that complete no message and take no reply for this many seconds; 0 disables.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub idle_timeout: u64,
     /// On SIGINT/SIGTERM, wait at most this many seconds for pending replies to be delivered.
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_seconds)]
     pub drain_timeout: f64,
+    /// Connections one source (IPv4 address, IPv6 /64) may hold open; 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNS_PER_IP)]
+    pub max_conns_per_ip: usize,
+    /// New connections one source may open per second (bursts of one second's worth); 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CONN_RATE_PER_IP)]
+    pub conn_rate_per_ip: u32,
+    /// Also answer UDP datagrams from source ports below 1024 (off: breaks echo/chargen reflection loops).
+    #[arg(long)]
+    pub udp_allow_low_ports: bool,
+    /// UDP reply bytes one source may receive per --udp-window; further replies are dropped; 0: no limit.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_UDP_BUDGET)]
+    pub udp_budget: u64,
+    /// The window of --udp-budget, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_UDP_WINDOW,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub udp_window: u64,
     /// More logging: -v debug (connections), -vv trace (every readiness event). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
@@ -139,6 +164,11 @@ impl ServeArgs {
                 idle_timeout: (self.idle_timeout > 0)
                     .then(|| Duration::from_secs(self.idle_timeout)),
                 drain_timeout: Duration::from_secs_f64(self.drain_timeout),
+                max_conns_per_ip: self.max_conns_per_ip,
+                conn_rate_per_ip: self.conn_rate_per_ip,
+                udp_allow_low_ports: self.udp_allow_low_ports,
+                udp_budget: self.udp_budget,
+                udp_window: Duration::from_secs(self.udp_window),
             },
             files_root: self.files_root.clone(),
         }
@@ -172,6 +202,12 @@ mod tests {
             assert_eq!(config.bindings, Binding::defaults(false));
             assert_eq!(config.limits.max_conns, 100);
             assert_eq!(config.limits.idle_timeout, Some(Duration::from_secs(300)));
+            // The binary guards an open port by default, unlike the library's Limits::default().
+            assert_eq!(config.limits.max_conns_per_ip, DEFAULT_MAX_CONNS_PER_IP);
+            assert_eq!(config.limits.conn_rate_per_ip, DEFAULT_CONN_RATE_PER_IP);
+            assert!(!config.limits.udp_allow_low_ports);
+            assert_eq!(config.limits.udp_budget, 1 << 20);
+            assert_eq!(config.limits.udp_window, Duration::from_secs(600));
         }
     }
 

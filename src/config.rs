@@ -178,6 +178,16 @@ pub struct Limits {
     pub idle_timeout: Option<Duration>,
     /// How long shutdown waits for pending replies to reach their clients.
     pub drain_timeout: Duration,
+    /// Connections one source (IPv4 address, IPv6 /64) may hold open at once; 0: no limit.
+    pub max_conns_per_ip: usize,
+    /// New connections one source may open per second (bursts of one second's worth); 0: no limit.
+    pub conn_rate_per_ip: u32,
+    /// Whether UDP replies may go to source ports below 1024 (reflection loops).
+    pub udp_allow_low_ports: bool,
+    /// UDP reply bytes one source may receive per `udp_window`; 0: no limit.
+    pub udp_budget: u64,
+    /// The window over which `udp_budget` is counted.
+    pub udp_window: Duration,
 }
 
 impl Default for Limits {
@@ -188,6 +198,13 @@ impl Default for Limits {
             max_conns: 1024,
             idle_timeout: Some(Duration::from_secs(300)),
             drain_timeout: Duration::from_secs(5),
+            // Off in the library (tests, benchmarks from one address); the CLI
+            // turns them on with the defaults in `cli.rs`.
+            max_conns_per_ip: 0,
+            conn_rate_per_ip: 0,
+            udp_allow_low_ports: false,
+            udp_budget: 0,
+            udp_window: Duration::from_secs(600),
         }
     }
 }

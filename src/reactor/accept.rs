@@ -17,10 +17,20 @@ use super::source::Source;
 use super::stream::Stream;
 use super::{token, Reactor};
 use crate::protocol::{Protocol, Session};
+use mio::net::TcpListener;
 use mio::Token;
 use std::io;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
+/// The listen backlog asked for; Linux caps it at `net.core.somaxconn` (4096 by default).
+///
+/// This is where clients wait while the server is at `--max-conns`, out of
+/// descriptors, or simply busy. mio's `TcpListener::bind` (like std's) asks for
+/// 128, and a burst of a few hundred connects then overflows it: the kernel
+/// drops the SYNs and each of those clients waits a second or more for its
+/// SYN to be retransmitted.
+const LISTEN_BACKLOG: i32 = 4096;
 /// Connections accepted per listener event before the listener yields.
 const ACCEPT_BUDGET: usize = 128;
 /// How long to wait before retrying `accept` after `EMFILE`/`ENFILE`.
@@ -54,6 +64,26 @@ impl AcceptState {
             queue_listeners(sources, yielded);
         }
     }
+}
+
+/// Binds a non-blocking TCP listener at `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as mio does).
+pub(super) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// Closes a refused connection at once with RST (SO_LINGER 0): nothing to
+/// deliver, and no TIME_WAIT left on the server for each refusal.
+fn refuse(stream: Stream) {
+    if let Stream::Tcp(tcp) = &stream {
+        let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
+    }
+    drop(stream);
 }
 
 fn queue_listeners(sources: &[Option<Source>], yielded: &mut Vec<Token>) {
@@ -104,7 +134,18 @@ impl Reactor {
                 _ => return,
             };
             match accepted {
-                Ok((stream, peer)) => self.add_connection(stream, peer, index, now, wall),
+                Ok((stream, peer)) => {
+                    let admitted = match peer {
+                        Peer::Inet(addr) => self.guard.admit(addr, now, &mut self.stats),
+                        // Local clients only: no per-source limits.
+                        Peer::Unix => true,
+                    };
+                    if admitted {
+                        self.add_connection(stream, peer, index, now, wall);
+                    } else {
+                        refuse(stream);
+                    }
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) if is_descriptor_exhaustion(&err) => {
@@ -164,6 +205,9 @@ impl Reactor {
                 conn.peer
             );
             conn.deregister(self.poll.registry());
+            if let Peer::Inet(addr) = peer {
+                self.guard.release(addr);
+            }
             self.scratch.out.clear();
             self.scratch.room.clear();
             return;

@@ -10,7 +10,7 @@
 use super::source::{Source, StartError};
 use crate::config::{ServerConfig, Transport, UnixBinding};
 use crate::protocol::Protocol;
-use mio::net::{TcpListener, UdpSocket, UnixDatagram, UnixListener};
+use mio::net::{UdpSocket, UnixDatagram, UnixListener};
 use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
@@ -35,7 +35,7 @@ pub(super) fn open_sources(config: &ServerConfig) -> Result<Vec<Source>, StartEr
         };
         let source = match binding.transport {
             Transport::Tcp => {
-                let socket = TcpListener::bind(binding.addr).map_err(failed)?;
+                let socket = super::accept::bind_listener(binding.addr).map_err(failed)?;
                 let addr = socket.local_addr().map_err(failed)?;
                 let binding = crate::config::Binding { addr, ..*binding };
                 Source::Listener { socket, binding }

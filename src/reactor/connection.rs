@@ -73,7 +73,8 @@ pub struct Connection {
     peer_eof: bool,
     eof_delivered: bool,
     write_interest: bool,
-    /// Last time bytes moved either way; once lingering, when lingering began.
+    /// Last time a whole message arrived or reply bytes left (the idle timer
+    /// counts from here); once lingering, when lingering began.
     pub last_active: Instant,
 }
 
@@ -272,12 +273,17 @@ impl Connection {
                     Ok(0) => self.peer_eof = true,
                     Ok(n) => {
                         turns += 1;
-                        self.last_active = now;
                         cx.stats.bytes_in += n as u64;
+                        let answered = cx.stats.messages;
                         let read = mem::take(&mut cx.scratch.read);
                         let used = self.process(&read[..n], cx);
                         cx.scratch.read = read;
                         let used = used?;
+                        // Only a whole message is activity: a slowloris trickling a
+                        // byte at a time into a line that never ends stays "idle".
+                        if cx.stats.messages > answered {
+                            self.last_active = now;
+                        }
                         if used < n && self.phase == Phase::Open {
                             self.input.extend_from_slice(&cx.scratch.read[used..n]);
                         }

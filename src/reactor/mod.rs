@@ -30,12 +30,14 @@
 //!   `stream.rs` TCP or Unix; `context.rs` what the loop lends it.
 //! - `accept.rs`: accepting within `--max-conns` and surviving `EMFILE`.
 //! - `room.rs`: chat rooms, the one place output crosses connections.
+//! - `guard.rs`: per-source limits (connections, connection rate, UDP reply budget).
 //! - `udp.rs`: datagrams. `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
 
 mod accept;
 mod bind;
 mod connection;
 mod context;
+mod guard;
 mod outbox;
 mod room;
 mod shutdown;
@@ -54,7 +56,7 @@ use crate::config::{Binding, Limits, ServerConfig, UnixBinding};
 use crate::files::FilesRoot;
 use crate::protocol::chat::Departure;
 use crate::protocol::Framing;
-use connection::{Connection, Outcome};
+use connection::{Connection, Outcome, Peer};
 use context::{Context, Moment, Scratch};
 use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
@@ -92,6 +94,7 @@ pub struct Reactor {
     /// Served again next turn: sources that used up their budget.
     yielded: Vec<Token>,
     accept: accept::AcceptState,
+    guard: guard::Guard,
     shutdown: shutdown::ShutdownState,
 }
 
@@ -128,6 +131,7 @@ impl Reactor {
             published: StatsHandle::default(),
             yielded: Vec::new(),
             accept: accept::AcceptState::default(),
+            guard: guard::Guard::new(&config.limits),
             shutdown: shutdown::ShutdownState::new(
                 Arc::new(waker),
                 Arc::new(AtomicBool::new(false)),
@@ -230,7 +234,15 @@ impl Reactor {
             }
             Some(Some(Source::Udp { socket, binding })) => {
                 let protocol = binding.protocol;
-                udp::serve_udp(socket, protocol, &mut self.scratch, &mut self.stats, wall)
+                udp::serve_udp(
+                    socket,
+                    protocol,
+                    &mut self.scratch,
+                    &mut self.guard,
+                    &mut self.stats,
+                    now,
+                    wall,
+                )
             }
             Some(Some(Source::UnixDatagram { socket, binding })) => {
                 let protocol = binding.protocol;
@@ -290,6 +302,9 @@ impl Reactor {
     fn close(&mut self, key: usize, reason: &str, departure: Departure) {
         let mut conn = self.connections.remove(key);
         conn.deregister(self.poll.registry());
+        if let Peer::Inet(addr) = conn.peer {
+            self.guard.release(addr);
+        }
         log::debug!(
             "{} closed ({reason}), peer {}",
             token::Label(token::connection(key, conn.generation)),

@@ -25,15 +25,24 @@ pub struct Stats {
     pub udp_dropped: u64,
     /// Times `accept` failed for lack of file descriptors (EMFILE/ENFILE).
     pub accept_fd_exhausted: u64,
+    /// Connections refused because their source was at `--max-conns-per-ip`.
+    pub refused_per_ip: u64,
+    /// Connections refused because their source was over `--conn-rate-per-ip`.
+    pub refused_rate: u64,
+    /// UDP replies not sent because the source port was below 1024.
+    pub udp_low_port: u64,
+    /// UDP replies not sent because the source had spent its `--udp-budget`.
+    pub udp_over_budget: u64,
 }
 
 impl fmt::Display for Stats {
-    /// One `key=value` line, stable for scripts.
+    /// One `key=value` line, stable for scripts: new fields are only ever appended.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "connections={} idle_closed={} drain_aborted={} bytes_in={} bytes_out={} \
-             messages={} udp_in={} udp_out={} udp_dropped={} accept_fd_exhausted={}",
+             messages={} udp_in={} udp_out={} udp_dropped={} accept_fd_exhausted={} \
+             refused_per_ip={} refused_rate={} udp_low_port={} udp_over_budget={}",
             self.connections,
             self.idle_closed,
             self.drain_aborted,
@@ -44,6 +53,10 @@ impl fmt::Display for Stats {
             self.udp_out,
             self.udp_dropped,
             self.accept_fd_exhausted,
+            self.refused_per_ip,
+            self.refused_rate,
+            self.udp_low_port,
+            self.udp_over_budget,
         )
     }
 }

@@ -9,27 +9,36 @@
 
 use super::connection::Outcome;
 use super::context::Scratch;
+use super::guard::Guard;
 use super::stats::Stats;
 use crate::protocol::Protocol;
 use mio::net::{UdpSocket, UnixDatagram};
 use std::fmt::Debug;
 use std::io;
+use std::time::Instant;
 use std::time::SystemTime;
 
 /// Datagrams served per event before the socket yields to other sources.
 const DATAGRAM_BUDGET: usize = 256;
 
 /// Serves a UDP socket.
+///
+/// A reply the [`Guard`] refuses (low source port, source over its byte
+/// budget) is dropped and counted, like one the kernel would not take.
+#[allow(clippy::too_many_arguments)]
 pub fn serve_udp(
     socket: &UdpSocket,
     protocol: Protocol,
     scratch: &mut Scratch,
+    guard: &mut Guard,
     stats: &mut Stats,
+    now: Instant,
     wall: SystemTime,
 ) -> Outcome {
     serve(
         |buf| socket.recv_from(buf),
         |reply, peer| socket.send_to(reply, *peer),
+        |peer, len, stats| guard.allow_reply(*peer, len, now, stats),
         protocol,
         scratch,
         stats,
@@ -55,6 +64,8 @@ pub fn serve_unixgram(
                 "unnamed client socket",
             )),
         },
+        // Local clients only: no per-source guard.
+        |_, _, _| true,
         protocol,
         scratch,
         stats,
@@ -66,6 +77,7 @@ pub fn serve_unixgram(
 fn serve<P: Debug>(
     mut recv: impl FnMut(&mut [u8]) -> io::Result<(usize, P)>,
     mut send: impl FnMut(&[u8], &P) -> io::Result<usize>,
+    mut allow: impl FnMut(&P, usize, &mut Stats) -> bool,
     protocol: Protocol,
     scratch: &mut Scratch,
     stats: &mut Stats,
@@ -85,6 +97,11 @@ fn serve<P: Debug>(
         stats.messages += 1;
         stats.bytes_in += len as u64;
         if !protocol.on_datagram(&scratch.read[..len], wall, &mut scratch.out) {
+            continue;
+        }
+        if !allow(&peer, scratch.out.len(), stats) {
+            // The scratch buffer is shared with every connection: leave it empty.
+            scratch.out.clear();
             continue;
         }
         match send(&scratch.out, &peer) {

@@ -4,6 +4,9 @@
 //! and every server started here is shut down and joined when the test ends.
 #![allow(dead_code)] // Each test file uses a different subset.
 
+pub mod chunking;
+pub mod probe;
+
 use reactord::config::{Binding, Limits, ServerConfig, Transport};
 use reactord::protocol::{Framing, Protocol};
 use reactord::reactor::{Reactor, ShutdownHandle, Stats, StatsHandle};
@@ -153,7 +156,30 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts the binary and waits for `expected` listening lines.
     pub fn start(args: &[&str], expected: usize) -> ServerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_reactord"))
+        Self::start_limited(args, expected, None)
+    }
+
+    /// Like [`start`](Self::start), with the child's open-file limit (soft and hard) set to `nofile`.
+    pub fn start_limited(args: &[&str], expected: usize, nofile: Option<u64>) -> ServerProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_reactord"));
+        if let Some(limit) = nofile {
+            use std::os::unix::process::CommandExt;
+            let rlim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: setrlimit is async-signal-safe and touches only the forked child.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlim) == 0 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -1,0 +1,251 @@
+//! Abuse controls: what one source address may take from the server.
+//!
+//! - **TCP, per source:** at most `max_conns_per_ip` connections open at once,
+//!   and new connections at most `conn_rate_per_ip` per second (a token bucket
+//!   holding one second's worth, so short bursts pass). A refused connection is
+//!   reset at once (SO_LINGER 0: no TIME_WAIT left behind) and counted.
+//! - **UDP, per source:** no reply to ports below 1024 unless allowed (an
+//!   echo reply aimed at a chargen or another echo server is the classic
+//!   reflection loop that inetd's `check_loop` breaks), and at most
+//!   `udp_budget` reply bytes per `udp_window`, so the server cannot be used
+//!   to amplify a flood of spoofed requests at a victim. Replies past either
+//!   rule are dropped and counted.
+//!
+//! A source is an IPv4 address, or an IPv6 /64 (one subscriber usually owns a
+//! whole /64, so counting single IPv6 addresses would be no limit at all).
+//!
+//! Memory stays bounded whatever the attacker does. Open-connection counts
+//! exist only for sources with open connections (at most `--max-conns`). Rate
+//! buckets and UDP budgets live in fixed-size tables that evict their oldest
+//! entry: a flood of spoofed sources cannot grow them, at the price that an
+//! evicted source starts afresh.
+//!
+//! Refusals are logged at debug level, at most one line per second, with the
+//! number of refusals not logged since.
+
+use super::stats::Stats;
+use crate::config::Limits;
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// Entries in each of the rate and UDP budget tables (a few hundred KiB at most).
+pub const TABLE_SIZE: usize = 4096;
+/// At most one refusal is logged per this long.
+const LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// The unit limits are counted in: an IPv4 address or an IPv6 /64, as one number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Source(u128);
+
+impl Source {
+    /// The source `ip` belongs to; IPv4-mapped IPv6 addresses count as IPv4.
+    pub fn of(ip: IpAddr) -> Source {
+        let v6 = match ip {
+            IpAddr::V4(v4) => return Source(u128::from(v4.to_ipv6_mapped())),
+            IpAddr::V6(v6) => v6,
+        };
+        match v6.to_ipv4_mapped() {
+            Some(v4) => Source(u128::from(v4.to_ipv6_mapped())),
+            None => Source(u128::from(v6) & !(u128::from(u64::MAX))),
+        }
+    }
+}
+
+/// A map of at most `capacity` entries that forgets the oldest inserted first.
+#[derive(Debug)]
+pub struct BoundedTable<K, V> {
+    map: HashMap<K, V>,
+    order: VecDeque<K>,
+    capacity: usize,
+}
+
+impl<K: Copy + Eq + Hash, V> BoundedTable<K, V> {
+    /// An empty table that will hold at most `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        BoundedTable {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The entry for `key`, made with `make` (evicting the oldest entry if full).
+    pub fn entry(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+        if !self.map.contains_key(&key) {
+            while self.map.len() >= self.capacity {
+                match self.order.pop_front() {
+                    Some(oldest) => self.map.remove(&oldest),
+                    None => break,
+                };
+            }
+            self.order.push_back(key);
+        }
+        self.map.entry(key).or_insert_with(make)
+    }
+}
+
+/// New connections a source may still open now, refilled at the configured rate.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+/// Reply bytes a source has received in its current window.
+#[derive(Debug)]
+struct Budget {
+    window_start: Instant,
+    bytes: u64,
+}
+
+/// Says "refused" in the debug log at most once per [`LOG_EVERY`].
+#[derive(Debug, Default)]
+struct LogLimiter {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl LogLimiter {
+    fn refused(&mut self, now: Instant, what: std::fmt::Arguments<'_>) {
+        if self
+            .last
+            .is_some_and(|at| now.duration_since(at) < LOG_EVERY)
+        {
+            self.suppressed += 1;
+            return;
+        }
+        log::debug!(
+            "{what} (refusals not logged in the last second: {})",
+            self.suppressed
+        );
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+}
+
+/// Per-source limits on TCP connections and UDP replies.
+#[derive(Debug)]
+pub struct Guard {
+    limits: Limits,
+    open: HashMap<Source, usize>,
+    buckets: BoundedTable<Source, Bucket>,
+    budgets: BoundedTable<Source, Budget>,
+    log: LogLimiter,
+}
+
+impl Guard {
+    /// A guard enforcing the per-source parts of `limits`.
+    pub fn new(limits: &Limits) -> Self {
+        Guard {
+            limits: *limits,
+            open: HashMap::new(),
+            buckets: BoundedTable::new(TABLE_SIZE),
+            budgets: BoundedTable::new(TABLE_SIZE),
+            log: LogLimiter::default(),
+        }
+    }
+
+    /// Whether a connection from `peer` may be served; if so it is counted until [`release`](Self::release).
+    pub fn admit(&mut self, peer: SocketAddr, now: Instant, stats: &mut Stats) -> bool {
+        let source = Source::of(peer.ip());
+        let rate = f64::from(self.limits.conn_rate_per_ip);
+        if rate > 0.0 {
+            let bucket = self.buckets.entry(source, || Bucket {
+                tokens: rate,
+                updated: now,
+            });
+            let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+            bucket.tokens = (bucket.tokens + elapsed * rate).min(rate.max(1.0));
+            bucket.updated = now;
+            if bucket.tokens < 1.0 {
+                stats.refused_rate += 1;
+                let limit = self.limits.conn_rate_per_ip;
+                self.log.refused(
+                    now,
+                    format_args!("refused {peer}: over --conn-rate-per-ip {limit}"),
+                );
+                return false;
+            }
+            bucket.tokens -= 1.0;
+        }
+        let open = self.open.entry(source).or_insert(0);
+        if self.limits.max_conns_per_ip > 0 && *open >= self.limits.max_conns_per_ip {
+            stats.refused_per_ip += 1;
+            let limit = self.limits.max_conns_per_ip;
+            self.log.refused(
+                now,
+                format_args!("refused {peer}: at --max-conns-per-ip {limit}"),
+            );
+            return false;
+        }
+        *open += 1;
+        true
+    }
+
+    /// A connection admitted from `peer` has closed.
+    pub fn release(&mut self, peer: SocketAddr) {
+        let source = Source::of(peer.ip());
+        if let Some(open) = self.open.get_mut(&source) {
+            *open -= 1;
+            if *open == 0 {
+                self.open.remove(&source);
+            }
+        }
+    }
+
+    /// Whether a UDP reply of `len` bytes may go to `peer`; if so it is charged to its budget.
+    pub fn allow_reply(
+        &mut self,
+        peer: SocketAddr,
+        len: usize,
+        now: Instant,
+        stats: &mut Stats,
+    ) -> bool {
+        if peer.port() < 1024 && !self.limits.udp_allow_low_ports {
+            stats.udp_low_port += 1;
+            self.log.refused(
+                now,
+                format_args!("no udp reply to {peer}: source port below 1024"),
+            );
+            return false;
+        }
+        let limit = self.limits.udp_budget;
+        if limit == 0 {
+            return true;
+        }
+        let window = self.limits.udp_window;
+        let budget = self.budgets.entry(Source::of(peer.ip()), || Budget {
+            window_start: now,
+            bytes: 0,
+        });
+        if now.saturating_duration_since(budget.window_start) >= window {
+            budget.window_start = now;
+            budget.bytes = 0;
+        }
+        if budget.bytes + len as u64 > limit {
+            stats.udp_over_budget += 1;
+            self.log.refused(
+                now,
+                format_args!("no udp reply to {peer}: over --udp-budget {limit} per {window:?}"),
+            );
+            return false;
+        }
+        budget.bytes += len as u64;
+        true
+    }
+
+    /// Sources with open connections, rate buckets, UDP budgets: for tests of the bounds.
+    #[cfg(test)]
+    pub fn table_sizes(&self) -> (usize, usize, usize) {
+        (
+            self.open.len(),
+            self.buckets.map.len(),
+            self.budgets.map.len(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

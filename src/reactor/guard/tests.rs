@@ -1,0 +1,130 @@
+use super::*;
+use proptest::prelude::*;
+
+fn limits(per_ip: usize, rate: u32, budget: u64) -> Limits {
+    Limits {
+        max_conns_per_ip: per_ip,
+        conn_rate_per_ip: rate,
+        udp_budget: budget,
+        udp_window: Duration::from_secs(10),
+        ..Limits::default()
+    }
+}
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+#[test]
+fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
+    let a = Source::of("2001:db8:1:2:aaaa::1".parse().unwrap());
+    let b = Source::of("2001:db8:1:2:bbbb::2".parse().unwrap());
+    let c = Source::of("2001:db8:1:3::1".parse().unwrap());
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert_eq!(
+        Source::of("::ffff:127.0.0.2".parse().unwrap()),
+        Source::of("127.0.0.2".parse().unwrap())
+    );
+    assert_ne!(
+        Source::of("127.0.0.1".parse().unwrap()),
+        Source::of("127.0.0.2".parse().unwrap())
+    );
+}
+
+#[test]
+fn per_ip_cap_counts_open_connections_only() {
+    let mut guard = Guard::new(&limits(2, 0, 0));
+    let mut stats = Stats::default();
+    let now = Instant::now();
+    let (one, two) = (addr("10.0.0.1:1000"), addr("10.0.0.2:1000"));
+    assert!(guard.admit(one, now, &mut stats));
+    assert!(guard.admit(addr("10.0.0.1:1001"), now, &mut stats));
+    assert!(!guard.admit(addr("10.0.0.1:1002"), now, &mut stats));
+    assert!(
+        guard.admit(two, now, &mut stats),
+        "another source is not affected"
+    );
+    guard.release(one);
+    assert!(guard.admit(one, now, &mut stats));
+    assert_eq!(stats.refused_per_ip, 1);
+    guard.release(one);
+    guard.release(one);
+    guard.release(two);
+    assert_eq!(
+        guard.table_sizes().0,
+        0,
+        "no entry is kept for a source with nothing open"
+    );
+}
+
+#[test]
+fn rate_allows_a_burst_of_one_second_then_refills() {
+    let mut guard = Guard::new(&limits(0, 5, 0));
+    let mut stats = Stats::default();
+    let start = Instant::now();
+    let peer = addr("10.0.0.1:1000");
+    let admitted = (0..10)
+        .filter(|_| guard.admit(peer, start, &mut stats))
+        .count();
+    assert_eq!(admitted, 5);
+    assert_eq!(stats.refused_rate, 5);
+    let later = start + Duration::from_millis(400);
+    let admitted = (0..10)
+        .filter(|_| guard.admit(peer, later, &mut stats))
+        .count();
+    assert_eq!(admitted, 2, "0.4 s at 5/s refills 2 tokens");
+}
+
+#[test]
+fn udp_refuses_low_ports_and_spends_a_budget_per_window() {
+    let mut guard = Guard::new(&limits(0, 0, 100));
+    let mut stats = Stats::default();
+    let start = Instant::now();
+    assert!(!guard.allow_reply(addr("10.0.0.1:19"), 1, start, &mut stats));
+    assert_eq!(stats.udp_low_port, 1);
+    let peer = addr("10.0.0.1:40000");
+    assert!(guard.allow_reply(peer, 60, start, &mut stats));
+    assert!(!guard.allow_reply(peer, 60, start, &mut stats));
+    assert!(guard.allow_reply(peer, 40, start, &mut stats));
+    assert!(!guard.allow_reply(peer, 1, start, &mut stats));
+    assert_eq!(stats.udp_over_budget, 2);
+    let next_window = start + Duration::from_secs(10);
+    assert!(guard.allow_reply(peer, 100, next_window, &mut stats));
+    let mut open = Guard::new(&Limits {
+        udp_allow_low_ports: true,
+        ..limits(0, 0, 0)
+    });
+    assert!(open.allow_reply(addr("10.0.0.1:7"), 1 << 20, start, &mut stats));
+}
+
+proptest! {
+    #[test]
+    fn tables_never_exceed_their_size(sources in proptest::collection::vec(any::<u32>(), 0..3 * TABLE_SIZE)) {
+        let mut guard = Guard::new(&limits(0, 10, 1000));
+        let mut stats = Stats::default();
+        let now = Instant::now();
+        for ip in sources {
+            let peer = SocketAddr::new(IpAddr::V4(ip.into()), 5000);
+            guard.admit(peer, now, &mut stats);
+            guard.release(peer);
+            guard.allow_reply(peer, 10, now, &mut stats);
+        }
+        let (open, buckets, budgets) = guard.table_sizes();
+        prop_assert_eq!(open, 0);
+        prop_assert!(buckets <= TABLE_SIZE && budgets <= TABLE_SIZE);
+    }
+
+    #[test]
+    fn a_table_keeps_the_newest_entries(keys in proptest::collection::vec(0u16..512, 1..2000), size in 1usize..64) {
+        let mut table = BoundedTable::new(size);
+        for &key in &keys {
+            *table.entry(key, || 0u32) += 1;
+            prop_assert!(table.map.len() <= size);
+        }
+        // The last key touched is always present.
+        let last = *keys.last().unwrap();
+        prop_assert!(table.map.contains_key(&last));
+        prop_assert_eq!(table.map.len(), table.order.len());
+    }
+}
