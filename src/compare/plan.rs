@@ -18,8 +18,11 @@ pub enum Design {
     Tokio,
 }
 
-/// Every server gets the same flags: echo on TCP and UDP, port 0, room for every connection.
-const SERVER_FLAGS: [&str; 11] = [
+/// Every server gets the same flags: echo on TCP and UDP, port 0, room for every
+/// connection, and the per-source abuse controls off (every client here is one
+/// loopback address opening thousands of connections at once, which is exactly
+/// what those controls refuse on an open port).
+const SERVER_FLAGS: [&str; 17] = [
     "--tcp",
     "echo=127.0.0.1:0",
     "--udp",
@@ -30,6 +33,12 @@ const SERVER_FLAGS: [&str; 11] = [
     "0",
     "--drain-timeout",
     "1",
+    "--max-conns-per-ip",
+    "0",
+    "--conn-rate-per-ip",
+    "0",
+    "--udp-budget",
+    "0",
     "-q",
 ];
 
