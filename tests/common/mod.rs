@@ -186,26 +186,29 @@ impl ServerProcess {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn reactord");
-        let mut stdout = child.stdout.take().unwrap();
+        // Own the child from here on: if an assertion below fails, Drop still kills it.
+        let stdout = child.stdout.take().unwrap();
+        let mut process = ServerProcess {
+            child,
+            stdout,
+            listening: Vec::new(),
+        };
         let mut text = Vec::new();
         let deadline = Instant::now() + TIMEOUT;
         while text.iter().filter(|&&b| b == b'\n').count() < expected {
             assert!(Instant::now() < deadline, "no listening lines in time");
             let mut byte = [0u8];
-            if stdout.read(&mut byte).unwrap() == 0 {
-                let _ = child.kill();
+            if process.stdout.read(&mut byte).unwrap() == 0 {
                 let mut err = String::new();
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
+                if let Some(mut stderr) = process.child.stderr.take() {
+                    let _ = process.child.kill();
+                    let _ = stderr.read_to_string(&mut err);
+                }
                 panic!("reactord exited early: {err}");
             }
             text.push(byte[0]);
         }
-        let listening = String::from_utf8(text)
+        process.listening = String::from_utf8(text)
             .unwrap()
             .lines()
             .map(|line| {
@@ -215,15 +218,11 @@ impl ServerProcess {
                 (
                     parts[1].to_string(),
                     parts[2].to_string(),
-                    parts[3].parse().unwrap(),
+                    parts[3].to_string(),
                 )
             })
             .collect();
-        ServerProcess {
-            child,
-            stdout,
-            listening,
-        }
+        process
     }
 
     /// The address of the `index`th listening line, for TCP and UDP sockets.
