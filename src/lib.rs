@@ -8,6 +8,7 @@
 //! - [`reactor`]: the event loop; the only server code that touches mio.
 //! - [`config`]: what to serve and with which limits, shared by every driver.
 //! - [`files`]: opening the files protocol's files safely inside `--files-root`.
+//! - [`stats`]: the counters both servers keep and print as their shutdown summary.
 //! - [`cli`]: the command line, parsed with clap.
 //! - [`loadgen`]: `reactord bench`, a verifying non-blocking load generator.
 //! - [`threaded`]: the thread-per-connection baseline, same handlers, blocking sockets.
@@ -36,4 +37,5 @@ pub mod files;
 pub mod loadgen;
 pub mod protocol;
 pub mod reactor;
+pub mod stats;
 pub mod threaded;

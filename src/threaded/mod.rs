@@ -70,12 +70,11 @@
 //! The reactor, which never blocks, has no such gap.
 
 mod live;
-mod stats;
 mod tcp;
 mod udp;
 
+pub use crate::stats::Stats;
 pub use live::ShutdownHandle;
-pub use stats::Stats;
 
 use crate::config::{Binding, Limits, ServerConfig, Transport};
 use crate::files::FilesRoot;

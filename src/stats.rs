@@ -1,18 +1,19 @@
-//! Counters each thread keeps privately and adds to the totals when it ends.
+//! The counters both servers keep and print as their shutdown summary.
 
 use std::fmt;
 
-/// What the threaded server did, for the shutdown summary and for tests.
+/// What a server did, for the shutdown summary and for tests.
 ///
-/// The same counters, in the same `key=value` summary, as the reactor's, plus
-/// `spawn_failed`, which only a thread-per-connection server can meet.
+/// One type for both servers, so their summaries can be compared field by
+/// field; a counter a design cannot meet stays 0 (the threaded baseline has no
+/// per-source limits, the reactor spawns no threads).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// TCP connections accepted and admitted under `max_conns`.
+    /// TCP connections accepted.
     pub connections: u64,
-    /// TCP connections closed because they were silent (or did not read) too long.
+    /// TCP connections closed because they were silent too long.
     pub idle_closed: u64,
-    /// TCP connections still open when the drain timeout ran out.
+    /// TCP connections whose replies were not all delivered when the drain timeout ran out.
     pub drain_aborted: u64,
     /// Bytes received over TCP and UDP.
     pub bytes_in: u64,
@@ -24,16 +25,25 @@ pub struct Stats {
     pub udp_in: u64,
     /// UDP replies sent.
     pub udp_out: u64,
-    /// UDP replies the kernel refused to send (for example, too large for a datagram).
+    /// UDP replies dropped because the socket's send buffer was full.
     pub udp_dropped: u64,
     /// Times `accept` failed for lack of file descriptors (EMFILE/ENFILE).
     pub accept_fd_exhausted: u64,
-    /// Connections closed unserved because no thread could be spawned for them.
+    /// Connections refused because their source was at `--max-conns-per-ip`.
+    pub refused_per_ip: u64,
+    /// Connections refused because their source was over `--conn-rate-per-ip`.
+    pub refused_rate: u64,
+    /// UDP replies not sent because the source port was below 1024.
+    pub udp_low_port: u64,
+    /// UDP replies not sent because the source had spent its `--udp-budget`.
+    pub udp_over_budget: u64,
+    /// Connections closed unserved because no thread could be spawned for them
+    /// (the threaded baseline only; always 0 for the reactor).
     pub spawn_failed: u64,
 }
 
 impl Stats {
-    /// Adds `other` to these counters.
+    /// Adds `other` to these counters (the threaded server sums its threads' counts).
     pub fn add(&mut self, other: &Stats) {
         self.connections += other.connections;
         self.idle_closed += other.idle_closed;
@@ -45,17 +55,22 @@ impl Stats {
         self.udp_out += other.udp_out;
         self.udp_dropped += other.udp_dropped;
         self.accept_fd_exhausted += other.accept_fd_exhausted;
+        self.refused_per_ip += other.refused_per_ip;
+        self.refused_rate += other.refused_rate;
+        self.udp_low_port += other.udp_low_port;
+        self.udp_over_budget += other.udp_over_budget;
         self.spawn_failed += other.spawn_failed;
     }
 }
 
 impl fmt::Display for Stats {
-    /// One `key=value` line, stable for scripts.
+    /// One `key=value` line, stable for scripts: new fields are only ever appended.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "connections={} idle_closed={} drain_aborted={} bytes_in={} bytes_out={} \
              messages={} udp_in={} udp_out={} udp_dropped={} accept_fd_exhausted={} \
+             refused_per_ip={} refused_rate={} udp_low_port={} udp_over_budget={} \
              spawn_failed={}",
             self.connections,
             self.idle_closed,
@@ -67,6 +82,10 @@ impl fmt::Display for Stats {
             self.udp_out,
             self.udp_dropped,
             self.accept_fd_exhausted,
+            self.refused_per_ip,
+            self.refused_rate,
+            self.udp_low_port,
+            self.udp_over_budget,
             self.spawn_failed,
         )
     }
@@ -77,7 +96,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn adds_and_prints_every_counter() {
+    fn adds_and_prints_every_counter_in_a_fixed_order() {
         let one = Stats {
             connections: 1,
             bytes_in: 5,
@@ -89,7 +108,8 @@ mod tests {
         assert_eq!(
             total.to_string(),
             "connections=2 idle_closed=0 drain_aborted=0 bytes_in=10 bytes_out=0 messages=0 \
-             udp_in=0 udp_out=0 udp_dropped=0 accept_fd_exhausted=0 spawn_failed=2"
+             udp_in=0 udp_out=0 udp_dropped=0 accept_fd_exhausted=0 refused_per_ip=0 \
+             refused_rate=0 udp_low_port=0 udp_over_budget=0 spawn_failed=2"
         );
     }
 }
