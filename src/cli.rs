@@ -18,7 +18,7 @@ pub const DEFAULT_UDP_BUDGET: u64 = 1 << 20;
 /// `--udp-window` unless given, in seconds.
 pub const DEFAULT_UDP_WINDOW: u64 = 600;
 
-/// A single-threaded mio event loop serving echo, timestamp and hello over TCP and UDP.
+/// One thread, one mio event loop: echo, timestamp, hello, the inetd services, files and chat over TCP, UDP and Unix sockets.
 #[derive(Debug, Parser)]
 #[command(name = "reactord", version, args_conflicts_with_subcommands = true)]
 pub struct Cli {
