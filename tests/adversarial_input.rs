@@ -8,7 +8,7 @@ use common::*;
 use reactord::config::Transport::{Tcp, Udp};
 use reactord::protocol::{Framing, Protocol};
 use std::io::Write;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 /// The largest UDP payload over IPv4.
@@ -55,15 +55,6 @@ fn odd_bytes_pass_through_and_over_long_lines_are_refused() {
     let latencies = probe.finish();
     latencies.assert_served(1, Duration::from_secs(3));
     assert_eq!(server.stop().drain_aborted, 0);
-}
-
-fn ask(socket: &UdpSocket, to: SocketAddr, datagram: &[u8]) -> Vec<u8> {
-    socket.send_to(datagram, to).unwrap();
-    let mut buf = vec![0; 70_000];
-    let (n, from) = socket.recv_from(&mut buf).expect("reply");
-    assert_eq!(from, to);
-    buf.truncate(n);
-    buf
 }
 
 #[test]

@@ -6,15 +6,6 @@ use common::*;
 use reactord::config::Transport::Udp;
 use reactord::protocol::{Framing, Protocol};
 
-fn ask(socket: &std::net::UdpSocket, to: std::net::SocketAddr, datagram: &[u8]) -> Vec<u8> {
-    socket.send_to(datagram, to).unwrap();
-    let mut buf = vec![0; 70_000];
-    let (n, from) = socket.recv_from(&mut buf).expect("reply");
-    assert_eq!(from, to);
-    buf.truncate(n);
-    buf
-}
-
 #[test]
 fn echo_returns_each_datagram_even_an_empty_one() {
     let server = start_server(config(Framing::Line));

@@ -112,6 +112,16 @@ pub fn udp_client() -> UdpSocket {
     socket
 }
 
+/// Sends one datagram to `to` and returns the reply, which must come from `to`.
+pub fn ask(socket: &UdpSocket, to: SocketAddr, datagram: &[u8]) -> Vec<u8> {
+    socket.send_to(datagram, to).unwrap();
+    let mut buf = vec![0; 70_000];
+    let (n, from) = socket.recv_from(&mut buf).expect("reply");
+    assert_eq!(from, to);
+    buf.truncate(n);
+    buf
+}
+
 /// Reads exactly `n` bytes.
 pub fn read_exact(stream: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut buf = vec![0; n];
