@@ -53,20 +53,12 @@ impl Drop for TestServer {
     }
 }
 
-/// Every protocol but files on TCP and (where it makes sense) UDP, port 0, loopback.
+/// The server's default bindings (every protocol but files, on TCP and, where
+/// it makes sense, UDP), moved to port 0 so tests never collide.
 pub fn all_bindings() -> Vec<Binding> {
-    let mut bindings = Vec::new();
-    for protocol in Protocol::ALL.into_iter().filter(|&p| p != Protocol::Files) {
-        for transport in [Transport::Tcp, Transport::Udp] {
-            if transport == Transport::Udp && protocol.is_stream_only() {
-                continue;
-            }
-            bindings.push(Binding {
-                transport,
-                protocol,
-                addr: "127.0.0.1:0".parse().unwrap(),
-            });
-        }
+    let mut bindings = Binding::defaults(false);
+    for binding in &mut bindings {
+        binding.addr.set_port(0);
     }
     bindings
 }
