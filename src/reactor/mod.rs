@@ -39,8 +39,10 @@ mod connection;
 mod context;
 mod guard;
 mod outbox;
+mod process_limits;
 mod room;
 mod shutdown;
+mod sibling;
 mod source;
 mod stats;
 mod stream;
@@ -94,7 +96,10 @@ pub struct Reactor {
     /// Served again next turn: sources that used up their budget.
     yielded: Vec<Token>,
     accept: accept::AcceptState,
-    guard: guard::Guard,
+    /// Per-source limits and the connection count, shared with siblings if any.
+    guard: process_limits::ProcessLimits,
+    /// Whether this reactor has siblings, and what it shares with them.
+    siblings: sibling::SiblingState,
     shutdown: shutdown::ShutdownState,
 }
 
@@ -107,6 +112,16 @@ impl Reactor {
     /// Like [`bind`](Self::bind), with `SO_REUSEPORT` on TCP and UDP sockets
     /// when `reuse_port`, so that other processes may serve the same ports.
     pub fn bind_with(config: &ServerConfig, reuse_port: bool) -> Result<Reactor, StartError> {
+        let sources = bind::open_sources(config, reuse_port)?;
+        Reactor::with_sources(config, sources.into_iter().map(Some).collect())
+    }
+
+    /// Prepares a loop serving `sources`, already opened; a `None` keeps its
+    /// index (and token) unused, so that siblings number their sources alike.
+    fn with_sources(
+        config: &ServerConfig,
+        mut sources: Vec<Option<Source>>,
+    ) -> Result<Reactor, StartError> {
         let files = match &config.files_root {
             Some(dir) => Some(FilesRoot::new(dir).map_err(|err| {
                 StartError::Config(format!("--files-root {}: {err}", dir.display()))
@@ -115,8 +130,8 @@ impl Reactor {
         };
         let poll = Poll::new().map_err(StartError::Poll)?;
         let waker = Waker::new(poll.registry(), token::WAKER).map_err(StartError::Poll)?;
-        let mut sources = bind::open_sources(config, reuse_port)?;
         for (index, source) in sources.iter_mut().enumerate() {
+            let Some(source) = source else { continue };
             source
                 .register(poll.registry(), token::source(index))
                 .map_err(StartError::Poll)?;
@@ -125,7 +140,7 @@ impl Reactor {
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
             rooms: room::Rooms::new(sources.len()),
-            sources: sources.into_iter().map(Some).collect(),
+            sources,
             connections: Slab::new(),
             next_generation: 0,
             scratch: Scratch::new(READ_SIZE),
@@ -137,7 +152,8 @@ impl Reactor {
             published: StatsHandle::default(),
             yielded: Vec::new(),
             accept: accept::AcceptState::default(),
-            guard: guard::Guard::new(&config.limits),
+            guard: process_limits::ProcessLimits::new(&config.limits),
+            siblings: sibling::SiblingState::default(),
             shutdown: shutdown::ShutdownState::new(
                 Arc::new(waker),
                 Arc::new(AtomicBool::new(false)),
@@ -311,6 +327,7 @@ impl Reactor {
         if let Peer::Inet(addr) = conn.peer {
             self.guard.release(addr);
         }
+        self.guard.unreserve();
         log::debug!(
             "{} closed ({reason}), peer {}",
             token::Label(token::connection(key, conn.generation)),
