@@ -15,6 +15,10 @@
 //! - **Nothing shared per message.** Each reactor has its own `Poll`, slab,
 //!   timers, buffers and counters. Only the process-wide limits are shared,
 //!   touched on accept, on close and per UDP reply.
+//! - **Chat across reactors.** Each reactor gets its siblings' mailbox
+//!   addresses (a channel plus that loop's `Waker`); a chat line crosses
+//!   reactors as a message, stored once, never by one thread touching another's
+//!   connections.
 //! - **Signals.** With one reactor it watches SIGINT/SIGTERM itself, exactly
 //!   as `reactord` always did. With several, a small thread waits for the
 //!   signals and asks every reactor to drain; each finishes on its own.
@@ -24,7 +28,7 @@
 //!   so an imbalance between reactors is visible.
 
 use crate::config::{Binding, ServerConfig, UnixBinding};
-use crate::reactor::{Reactor, ShutdownHandle, StartError, Stats, StatsHandle};
+use crate::reactor::{MailboxAddress, Reactor, ShutdownHandle, StartError, Stats, StatsHandle};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::io;
@@ -93,6 +97,17 @@ impl Shards {
             reactors.push(first.sibling(config)?);
         }
         reactors.insert(0, first);
+        let addresses: Vec<MailboxAddress> =
+            reactors.iter().map(Reactor::mailbox_address).collect();
+        for (k, reactor) in reactors.iter_mut().enumerate() {
+            let others = addresses
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != k)
+                .map(|(_, address)| address.clone())
+                .collect();
+            reactor.connect_siblings(others);
+        }
         Ok(Shards {
             reactors,
             signals: None,

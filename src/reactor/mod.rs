@@ -38,6 +38,7 @@ mod bind;
 mod connection;
 mod context;
 mod guard;
+mod mailbox;
 mod outbox;
 mod process_limits;
 mod room;
@@ -50,6 +51,7 @@ mod timers;
 pub mod token;
 mod udp;
 
+pub use mailbox::MailboxAddress;
 pub use shutdown::ShutdownHandle;
 pub use source::StartError;
 pub use stats::{Stats, StatsHandle};
@@ -100,6 +102,8 @@ pub struct Reactor {
     guard: process_limits::ProcessLimits,
     /// Whether this reactor has siblings, and what it shares with them.
     siblings: sibling::SiblingState,
+    /// Mail from sibling reactors, and where to post theirs.
+    mailbox: mailbox::Mailbox,
     shutdown: shutdown::ShutdownState,
 }
 
@@ -129,7 +133,7 @@ impl Reactor {
             None => None,
         };
         let poll = Poll::new().map_err(StartError::Poll)?;
-        let waker = Waker::new(poll.registry(), token::WAKER).map_err(StartError::Poll)?;
+        let waker = Arc::new(Waker::new(poll.registry(), token::WAKER).map_err(StartError::Poll)?);
         for (index, source) in sources.iter_mut().enumerate() {
             let Some(source) = source else { continue };
             source
@@ -154,10 +158,8 @@ impl Reactor {
             accept: accept::AcceptState::default(),
             guard: process_limits::ProcessLimits::new(&config.limits),
             siblings: sibling::SiblingState::default(),
-            shutdown: shutdown::ShutdownState::new(
-                Arc::new(waker),
-                Arc::new(AtomicBool::new(false)),
-            ),
+            mailbox: mailbox::Mailbox::new(Arc::clone(&waker)),
+            shutdown: shutdown::ShutdownState::new(waker, Arc::new(AtomicBool::new(false))),
         })
     }
 
@@ -240,7 +242,11 @@ impl Reactor {
 
     fn dispatch(&mut self, token: Token, now: Instant, wall: SystemTime) {
         match token::target(token) {
-            Target::Waker => self.handle_wake(now),
+            Target::Waker => {
+                // One waker for both: mail from siblings, then a shutdown request.
+                self.handle_mail(now);
+                self.handle_wake(now)
+            }
             Target::Signals => self.handle_signals(now),
             Target::Source(index) => self.handle_source(index, now, wall),
             Target::Connection { key, generation } => {

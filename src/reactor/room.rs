@@ -8,9 +8,11 @@
 //! itself delivered to the room, so one stalled reader can neither hold
 //! memory nor hold the others back.
 
+use super::mailbox::Mail;
 use super::{token, Reactor};
 use crate::protocol::chat::Departure;
 use std::mem;
+use std::sync::Arc;
 
 /// The members of each listener's room (empty for listeners that are not chat).
 #[derive(Debug)]
@@ -45,16 +47,40 @@ impl Rooms {
 }
 
 impl Reactor {
-    /// Delivers the loop's `room` buffer to `listener`'s room, except to `from`.
+    /// Delivers the loop's `room` buffer to `listener`'s room, except to `from`,
+    /// and posts it to sibling reactors, whose members are in the room too.
     pub(super) fn deliver_room(&mut self, listener: usize, from: Option<usize>) {
+        self.deliver_room_from(listener, from, false);
+    }
+
+    /// Delivers a message a sibling reactor posted to this loop's members of the room.
+    pub(super) fn deliver_from_sibling(&mut self, listener: usize, message: &[u8]) {
+        if listener >= self.rooms.members.len() {
+            return;
+        }
+        self.scratch.room.extend_from_slice(message);
+        self.deliver_room_from(listener, None, true);
+    }
+
+    /// `remote`: the first message came from a sibling, so it is not posted back.
+    fn deliver_room_from(&mut self, listener: usize, from: Option<usize>, remote: bool) {
         if self.scratch.room.is_empty() || self.rooms.delivering {
             return;
         }
+        let mut remote = remote;
         self.rooms.delivering = true;
         let mut from = from;
         let mut too_slow = Vec::new();
         while !self.scratch.room.is_empty() {
             let message = mem::take(&mut self.scratch.room);
+            if !remote && self.mailbox.has_siblings() {
+                // Stored once for every sibling; each copies it to its own members.
+                self.mailbox.post_to_siblings(&Mail::Room {
+                    listener,
+                    message: Arc::from(message.as_slice()),
+                });
+            }
+            remote = false;
             for &key in &self.rooms.members[listener] {
                 let Some(member) = self.connections.get_mut(key).filter(|_| Some(key) != from)
                 else {

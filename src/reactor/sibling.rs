@@ -16,15 +16,16 @@
 //!   it, the others meet `WouldBlock` (a spurious event, which the loop treats
 //!   as normal). Unix datagram sockets are shared the same way. Only the first
 //!   reactor removes the socket files at shutdown.
-//! - **Chat** listeners stay with the first reactor: a room is one room, and
-//!   its members must share a loop until messages cross reactors.
+//! - **Chat**: a room is one room whatever reactor each member landed on.
+//!   Each reactor delivers a line to its own members and posts it, stored
+//!   once, to its siblings' mailboxes (see `mailbox.rs`), which the layer
+//!   above connects with [`Reactor::connect_siblings`].
 //! - **Process-wide limits**: see `process_limits.rs`.
 
 use super::source::{Source, StartError};
 use super::Reactor;
 use crate::config::ServerConfig;
 use crate::net::{self, SocketOptions};
-use crate::protocol::Protocol;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -100,9 +101,6 @@ impl Reactor {
         let mut sources = Vec::with_capacity(self.sources.len());
         for source in &self.sources {
             let copy = match source {
-                // One room needs one reactor until rooms span reactors: chat
-                // is served by the first reactor alone.
-                Some(source) if source.protocol() == Protocol::Chat => None,
                 Some(source) => Some(source.for_sibling().map_err(|err| StartError::Bind {
                     what: format!("{} for another reactor", source.describe()),
                     source: err,
