@@ -310,3 +310,19 @@ fn a_chat_room_spans_reactors_and_keeps_each_senders_order() {
         .count();
     assert!(busy >= 2, "every member on one reactor: {lines:?}");
 }
+
+#[test]
+fn auto_runs_one_reactor_per_core() {
+    let mut args = vec!["--reactors", "auto", "--tcp", "echo=127.0.0.1:0"];
+    args.extend(OPEN);
+    let server = start(&args, 1);
+    let mut stream = connect(server.addr(0));
+    assert!(echoes(&mut stream, TIMEOUT));
+    drop(stream);
+    server.terminate();
+    let (status, stderr) = server.wait();
+    assert!(status.success(), "{status}: {stderr}");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let expected = if cores > 1 { cores } else { 0 };
+    assert_eq!(reactor_lines(&stderr).len(), expected, "{stderr}");
+}
