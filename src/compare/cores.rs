@@ -28,7 +28,7 @@ use super::Machine;
 use crate::loadgen::{self, Scenario};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Above this share of its cores busy, the load generator is called the bottleneck.
@@ -230,19 +230,8 @@ pub fn run(
                 for &design in &order {
                     done += 1;
                     let run = run_one(options, &case, design, cores)?;
-                    progress(&format!(
-                        "[{done}/{total}] {} {design} on {cores} cores, round {}: {:.0} ops/s, \
-                         load generator {:.0}% busy{}",
-                        case.name,
-                        round + 1,
-                        run.rate,
-                        run.client_share * 100.0,
-                        if run.client_share > CLIENT_BOUND_SHARE {
-                            " (it was the bottleneck)"
-                        } else {
-                            ""
-                        }
-                    ));
+                    let what = format!("{} {design} on {cores} cores, round {}", case.name, round + 1);
+                    progress(&format!("[{done}/{total}] {what}: {}", run.describe()));
                     runs.entry(design).or_default().push(run);
                 }
             }
@@ -275,6 +264,22 @@ struct Run {
     server_cpu_us_per_op: f64,
     client_share: f64,
     errors: u64,
+}
+
+impl Run {
+    /// `123456 ops/s, load generator 40% busy`, and whether it was the bottleneck.
+    fn describe(&self) -> String {
+        let bound = if self.client_share > CLIENT_BOUND_SHARE {
+            " (it was the bottleneck)"
+        } else {
+            ""
+        };
+        format!(
+            "{:.0} ops/s, load generator {:.0}% busy{bound}",
+            self.rate,
+            self.client_share * 100.0
+        )
+    }
 }
 
 fn cell(mut runs: Vec<Run>) -> Cell {
@@ -345,19 +350,6 @@ fn run_one(
         client_share: client_cpu / (wall * client_cores as f64).max(f64::EPSILON),
         errors: report.errors_total,
     })
-}
-
-/// Writes `cores.md`, `cores.json` and `cores.svg` into `dir`, creating it.
-pub fn write_outputs(dir: &Path, scaling: &Scaling, markdown: &str) -> Result<(), CompareError> {
-    let output = |path: PathBuf| move |err| CompareError::Output(path, err);
-    std::fs::create_dir_all(dir).map_err(output(dir.to_path_buf()))?;
-    let md = dir.join("cores.md");
-    std::fs::write(&md, markdown).map_err(output(md.clone()))?;
-    let json = dir.join("cores.json");
-    // Numbers, strings, vectors and maps with string or integer keys: cannot fail.
-    let text = serde_json::to_string_pretty(scaling).expect("a Scaling always serializes");
-    std::fs::write(&json, text + "\n").map_err(output(json.clone()))?;
-    super::cores_report::write_chart(&dir.join("cores.svg"), &scaling.cases)
 }
 
 #[cfg(test)]

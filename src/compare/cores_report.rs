@@ -2,11 +2,25 @@
 //! connection count) and `cores.svg` (rate against cores, a line per design).
 
 use super::cores::{Cell, Scaling, ScalingCase, CLIENT_BOUND_SHARE};
+use std::path::PathBuf;
 use super::error::CompareError;
 use super::plan::Design;
 use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;
+
+/// Writes `cores.md`, `cores.json` and `cores.svg` into `dir`, creating it.
+pub fn write_outputs(dir: &Path, scaling: &Scaling, markdown: &str) -> Result<(), CompareError> {
+    let output = |path: PathBuf| move |err| CompareError::Output(path, err);
+    std::fs::create_dir_all(dir).map_err(output(dir.to_path_buf()))?;
+    let md = dir.join("cores.md");
+    std::fs::write(&md, markdown).map_err(output(md.clone()))?;
+    let json = dir.join("cores.json");
+    // Numbers, strings, vectors and maps with string or integer keys: cannot fail.
+    let text = serde_json::to_string_pretty(scaling).expect("a Scaling always serializes");
+    std::fs::write(&json, text + "\n").map_err(output(json.clone()))?;
+    write_chart(&dir.join("cores.svg"), &scaling.cases)
+}
 
 const DESIGNS: [Design; 3] = [Design::Reactor, Design::Threaded, Design::Tokio];
 

@@ -246,7 +246,7 @@ fn scale(
     };
     let markdown = cores_report::markdown(&scaling);
     print!("{markdown}");
-    cores::write_outputs(&args.out, &scaling, &markdown)?;
+    cores_report::write_outputs(&args.out, &scaling, &markdown)?;
     eprintln!(
         "wrote cores.md, cores.json and cores.svg to {}",
         args.out.display()
