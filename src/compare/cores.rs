@@ -230,7 +230,11 @@ pub fn run(
                 for &design in &order {
                     done += 1;
                     let run = run_one(options, &case, design, cores)?;
-                    let what = format!("{} {design} on {cores} cores, round {}", case.name, round + 1);
+                    let what = format!(
+                        "{} {design} on {cores} cores, round {}",
+                        case.name,
+                        round + 1
+                    );
                     progress(&format!("[{done}/{total}] {what}: {}", run.describe()));
                     runs.entry(design).or_default().push(run);
                 }

@@ -2,12 +2,12 @@
 //! connection count) and `cores.svg` (rate against cores, a line per design).
 
 use super::cores::{Cell, Scaling, ScalingCase, CLIENT_BOUND_SHARE};
-use std::path::PathBuf;
 use super::error::CompareError;
 use super::plan::Design;
 use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::path::PathBuf;
 
 /// Writes `cores.md`, `cores.json` and `cores.svg` into `dir`, creating it.
 pub fn write_outputs(dir: &Path, scaling: &Scaling, markdown: &str) -> Result<(), CompareError> {
