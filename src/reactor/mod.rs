@@ -32,6 +32,9 @@
 //! - `room.rs`: chat rooms, the one place output crosses connections.
 //! - `guard.rs`: per-source limits (connections, connection rate, UDP reply budget).
 //! - `udp.rs`: datagrams. `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
+//! - `sibling.rs`: the same loop again for another core (`--reactors N`, wired
+//!   by `crate::shards`); `process_limits.rs`: the limits siblings share;
+//!   `mailbox.rs`: messages between siblings (a channel plus the receiver's waker).
 
 mod accept;
 mod bind;
