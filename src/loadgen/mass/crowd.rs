@@ -60,7 +60,8 @@ pub struct Crowd<'a> {
     config: &'a MassConfig,
     poll: Poll,
     slots: Vec<Slot>,
-    /// Connections opening or echoing, with their deadlines, oldest first (finished ones linger).
+    /// Connections opening or echoing, with their deadlines, oldest first (finished ones linger
+    /// until they reach the front; a connection has at most one entry per phase).
     pending: VecDeque<(usize, Instant)>,
     in_flight: usize,
     /// Connects that completed.
@@ -139,10 +140,15 @@ impl<'a> Crowd<'a> {
 
     /// Sends round two's payload on each of `picked` and waits for every echo or its timeout.
     pub fn reverify(&mut self, picked: &[usize]) -> io::Result<()> {
-        let now = Instant::now();
+        // Nothing is in flight after `establish`; entries left in the FIFO are finished
+        // ones, and an old deadline must not time out a connection's new round trip.
+        self.pending.clear();
+        let deadline = Instant::now() + self.config.timeout;
         for &i in picked {
             if self.slots[i].phase == Phase::Held {
-                self.begin_echo(i, now);
+                self.in_flight += 1;
+                self.pending.push_back((i, deadline));
+                self.begin_echo(i);
             }
         }
         let mut events = Events::with_capacity(1024);
@@ -181,7 +187,7 @@ impl<'a> Crowd<'a> {
                 };
                 self.fail(
                     i,
-                    format!("{what}: no answer within {:?}", self.config.timeout),
+                    format!("{what}: not done within {:?}", self.config.timeout),
                 );
             } else {
                 break;
@@ -262,19 +268,17 @@ impl<'a> Crowd<'a> {
             Err(err) => return Err(format!("connect: {err}")),
         }
         self.established += 1;
-        self.in_flight -= 1; // begin_echo counts it again, with a fresh deadline
-        self.begin_echo(i, Instant::now());
+        // Still in flight under the connect's deadline: connect and first echo share one timeout.
+        self.begin_echo(i);
         Ok(())
     }
 
-    /// Starts the next round trip on connection `i` and writes what the socket takes.
-    fn begin_echo(&mut self, i: usize, now: Instant) {
+    /// Starts the next round trip on connection `i` (already counted in flight) and writes.
+    fn begin_echo(&mut self, i: usize) {
         let slot = &mut self.slots[i];
         slot.phase = Phase::Echoing;
         slot.written = 0;
         slot.matched = 0;
-        self.in_flight += 1;
-        self.pending.push_back((i, now + self.config.timeout));
         if let Err(reason) = self.write(i) {
             self.fail(i, reason);
         }

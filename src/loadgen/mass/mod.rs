@@ -157,6 +157,19 @@ pub fn main(args: &MassArgs) -> Result<(), Box<dyn std::error::Error>> {
     report.sample = picked.len() as u64;
     report.sample_verified = crowd.verified(2) as u64;
     say(&report.done_line(config.seed))?;
+    for (reason, count) in &crowd.errors {
+        let before = report
+            .errors
+            .iter()
+            .find(|(r, _)| r == reason)
+            .map_or(0, |(_, n)| *n);
+        if *count > before {
+            eprintln!(
+                "mass-hold: while holding or sampling: {} x {reason}",
+                count - before
+            );
+        }
+    }
     crowd.close_all();
     Ok(())
 }
