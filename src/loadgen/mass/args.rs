@@ -165,7 +165,7 @@ mod tests {
             "2"
         ])
         .contains("does not fit"));
-        assert!(err(&["127.0.0.1:9", "--hold", "-1"]).contains("--hold"));
+        assert!(err(&["127.0.0.1:9", "--hold=-1"]).contains("--hold"));
         assert!(err(&["127.0.0.1:9", "--window", "0"]).contains("--window"));
         assert!(config(&["nowhere:9"]).is_err());
     }
