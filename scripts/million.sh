@@ -196,7 +196,7 @@ fi
 
 slab0="$(meminfo Slab)" tcpmem0="$(tcp_mem_pages)" unreclaim0="$(meminfo SUnreclaim)"
 slab_bytes >"$work/slab0"
-used0=$(( $(meminfo MemTotal) - $(meminfo MemAvailable) ))
+avail0=$(( $(meminfo MemAvailable) / 1024 ))
 # The idle timeout stays on (each connection keeps its timer entry) but outlasts the run.
 idle_timeout=$(( hold + 3600 ))
 start_server() {  # start_server PORT INDEX
@@ -216,6 +216,9 @@ for s in $(seq 1 $(( procs - 1 ))); do start_server "$port" "$s"; done
 rss0=0; for pid in "${server_pids[@]}"; do rss0=$(( rss0 + $(rss_kb "$pid") )); done
 
 seed="${MILLION_SEED:-$(( $(date +%s) ))}"
+# About 4096 connects in flight in all: enough to keep both cores busy, few
+# enough that a slow, shared machine answers each within the 30 s timeout.
+window=$(( 4096 / procs )); [ "$window" -le 256 ] || window=256; [ "$window" -ge 16 ] || window=16
 first=0 first_source=$(( (127 << 24) + (1 << 16) + 1 ))   # 127.1.0.1 onwards
 started="$(date +%s.%N)"
 for c in $(seq 0 $(( procs - 1 ))); do
@@ -225,6 +228,7 @@ for c in $(seq 0 $(( procs - 1 ))); do
     "$bin" mass-hold "127.0.0.1:$port" --conns "$n" --first-id "$first" --until-signal \
         --first-source "$(( src >> 24 & 255 )).$(( src >> 16 & 255 )).$(( src >> 8 & 255 )).$(( src & 255 ))" \
         --sources "$sources_per_client" --sample "$share" --seed $(( seed + c )) \
+        --window "$window" --timeout-ms 30000 \
         >"$work/client-$c.out" 2>"$work/client-$c.err" &
     client_pids+=($!)
     first=$(( first + n ))
@@ -265,6 +269,8 @@ grep -h '^ESTABLISHED.*top_error' "$work"/client-*.out | sed 's/.*top_error=/mil
 
 # ---- hold: idle for HOLD seconds, measuring the servers' CPU; then the memory bill
 ticks0=0; for pid in "${server_pids[@]}"; do ticks0=$(( ticks0 + $(cpu_ticks "$pid") )); done
+cticks0=0; for pid in "${client_pids[@]}"; do cticks0=$(( cticks0 + $(cpu_ticks "$pid") )); done
+avail_before_hold=$(( $(meminfo MemAvailable) / 1024 ))
 hold_started="$(date +%s.%N)"
 hold_end=$(( $(date +%s) + hold ))
 while [ "$(date +%s)" -lt "$hold_end" ]; do
@@ -273,13 +279,15 @@ while [ "$(date +%s)" -lt "$hold_end" ]; do
     sleep 1
 done
 ticks1=0; for pid in "${server_pids[@]}"; do ticks1=$(( ticks1 + $(cpu_ticks "$pid") )); done
+cticks1=0; for pid in "${client_pids[@]}"; do cticks1=$(( cticks1 + $(cpu_ticks "$pid") )); done
 held_s="$(awk -v a="$hold_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
-cpu_pct="$(awk -v t=$(( ticks1 - ticks0 )) -v hz="$(getconf CLK_TCK)" -v s="$held_s" 'BEGIN { printf "%.2f", 100 * t / hz / s }')"
+pct() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v s="$held_s" 'BEGIN { printf "%.2f", 100 * t / hz / s }'; }
+cpu_pct="$(pct $(( ticks1 - ticks0 )))" client_cpu_pct="$(pct $(( cticks1 - cticks0 )))"
 rss1=0; for pid in "${server_pids[@]}"; do rss1=$(( rss1 + $(rss_kb "$pid") )); done
 client_rss=0; for pid in "${client_pids[@]}"; do client_rss=$(( client_rss + $(rss_kb "$pid") )); done
 slab1="$(meminfo Slab)" tcpmem1="$(tcp_mem_pages)" unreclaim1="$(meminfo SUnreclaim)"
 slab_bytes >"$work/slab1"
-used1=$(( $(meminfo MemTotal) - $(meminfo MemAvailable) ))
+avail1=$(( $(meminfo MemAvailable) / 1024 ))
 page=$(getconf PAGESIZE)
 
 # ---- sample: every client re-verifies its share, reports, and closes
@@ -303,6 +311,9 @@ base=$(( established > 0 ? established : 1 ))
 user_bpc="$(div $(( (rss1 - rss0) * 1024 )) "$base")"
 slab_b=$(( (slab1 - slab0) * 1024 )) tcpmem_b=$(( (tcpmem1 - tcpmem0) * page ))
 kernel_bpc="$(div $(( slab_b + tcpmem_b )) "$base")"
+# What this run added: both sides' user space and the kernel's growth (MemAvailable
+# alone would hide it: it counts reclaimable slab as available, and other work moves it).
+run_kib=$(( rss1 - rss0 + client_rss + (slab_b + tcpmem_b) / 1024 ))
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 cat <<EOF
 | measure | value |
@@ -322,8 +333,9 @@ cat <<EOF
 | kernel TCP memory growth (sockstat mem) | $(( tcpmem1 - tcpmem0 )) pages |
 | **kernel per connection (both ends' sockets)** | **$kernel_bpc B** |
 | client RSS, all processes | $(mib "$client_rss") |
-| machine memory used (MemTotal - MemAvailable) | $(mib "$used0") before, $(mib "$used1") holding, of $(mib "$(meminfo MemTotal)"); lowest MemAvailable $lowest_avail_mib MiB |
-| server CPU while holding, all processes | $cpu_pct % of one core |
+| memory this run added (server and client RSS growth + kernel growth) | $(mib "$run_kib") of $(mib "$(meminfo MemTotal)") |
+| MemAvailable | $avail0 MiB before, $avail_before_hold MiB at the start of the hold, $avail1 MiB at its end; lowest $lowest_avail_mib MiB |
+| **server CPU while holding, all processes** | **$cpu_pct % of one core** (clients: $client_cpu_pct %) |
 EOF
 status=0
 grep -h 'mass-hold:' "$work"/client-*.err 2>/dev/null | sort | uniq -c | sort -rn | head -10 >&2 || true
@@ -334,5 +346,5 @@ fi
 echo "RESULT conns=$conns established=$established verified=$verified sample=$sampled" \
     "sample_verified=$sample_ok user_bytes_per_conn=$user_bpc kernel_bytes_per_conn=$kernel_bpc" \
     "lost_while_idle=$lost establish_s=$establish_s hold_s=$held_s server_cpu_pct=$cpu_pct" \
-    "machine_used_mib=$(( used1 / 1024 )) servers=$procs clients=$procs"
+    "run_memory_mib=$(( run_kib / 1024 )) servers=$procs clients=$procs"
 exit "$status"
