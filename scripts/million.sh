@@ -53,9 +53,11 @@ meminfo() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }        # kB
 tcp_mem_pages() { awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat; }
 tcp_inuse() { awk '$1 == "TCP:" { print $3 }' /proc/net/sockstat; }
 rss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-slab_bytes() { awk 'NR > 2 { print $1, $2 * $4 }' /proc/slabinfo 2>/dev/null || true; }   # cache bytes
+# Byte counts pass through awk with %.0f: its default format turns numbers past
+# 2^31 into 4.7e+09, which `sort -n` then ranks as 4.7.
+slab_bytes() { awk 'NR > 2 { printf "%s %.0f\n", $1, $2 * $4 }' /proc/slabinfo 2>/dev/null || true; }
 slab_top() {  # slab_top BEFORE AFTER CONNS: the caches that grew most, in bytes per connection
-    awk -v n="$3" 'FNR == NR { before[$1] = $2; next } { d = $2 - before[$1]; if (d > 0) print d, $1 }' "$1" "$2" \
+    awk -v n="$3" 'FNR == NR { before[$1] = $2; next } { d = $2 - before[$1]; if (d > 0) printf "%.0f %s\n", d, $1 }' "$1" "$2" \
         | sort -rn | head -6 | awk -v n="$3" '{ printf "%s%s %.0f B", (NR > 1 ? ", " : ""), $2, $1 / n }'
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }    # utime + stime
@@ -262,7 +264,7 @@ done
 establish_s="$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
 sum_field() {  # sum_field LINE-PREFIX KEY: adds KEY=N over every client's line
     cat "$work"/client-*.out | awk -v p="$1" -v k="$2" \
-        '$1 == p { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) s += kv[2] } } END { print s + 0 }'
+        '$1 == p { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) s += kv[2] } } END { printf "%.0f\n", s }'
 }
 established="$(sum_field ESTABLISHED established)" verified="$(sum_field ESTABLISHED verified)"
 grep -h '^ESTABLISHED.*top_error' "$work"/client-*.out | sed 's/.*top_error=/million: client error: /' | sort | uniq -c | head -5 >&2 || true
