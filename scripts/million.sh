@@ -172,9 +172,9 @@ show_checks() {  # on a terminal, with --check, or when something would stop the
 }
 run_checks
 if [ "${#limiting[@]}" -gt 0 ]; then
-    show_checks
     if [ "$tune" -eq 1 ] && [ "${#tune_cmds[@]}" -gt 0 ] && [ "$(id -u)" -eq 0 ] \
         && [[ ! " ${limiting[*]} " =~ " memory " ]]; then
+        show_checks
         for cmd in "${tune_cmds[@]}"; do echo "million: tune: $cmd" >&2; eval "$cmd" >/dev/null; done
         echo "million: these are restored on exit; by hand: ${revert_cmds[*]}" >&2
         tuned_revert=("${revert_cmds[@]}")
