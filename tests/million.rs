@@ -28,8 +28,8 @@ impl Drop for Script {
     }
 }
 
-/// Runs the script with `args`; returns its exit code, stdout and stderr.
-fn run(args: &[&str]) -> (i32, String, String) {
+/// Starts the script with `args`, its output piped.
+fn start(args: &[&str]) -> Script {
     let child = Command::new("bash")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/million.sh"))
         .args(args)
@@ -40,7 +40,12 @@ fn run(args: &[&str]) -> (i32, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start bash scripts/million.sh");
-    let mut script = Script(child);
+    Script(child)
+}
+
+/// Runs the script with `args`; returns its exit code, stdout and stderr.
+fn run(args: &[&str]) -> (i32, String, String) {
+    let mut script = start(args);
     let started = Instant::now();
     while matches!(script.0.try_wait(), Ok(None)) {
         assert!(
@@ -146,4 +151,64 @@ fn bad_arguments_are_refused_clearly() {
         err.contains("does not fit under the open-file limit"),
         "{err}"
     );
+}
+
+/// The `reactord` processes whose parent is `parent`, from `/proc/*/stat`.
+fn reactord_children(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The fields after the command name, which is in parentheses: state, ppid, ...
+        let Some((name, rest)) = stat.split_once(") ") else {
+            continue;
+        };
+        let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok());
+        if ppid == Some(parent) && name.ends_with("(reactord") {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[test]
+fn an_interrupted_run_stops_every_process_it_started() {
+    let script = start(&["--hold", "120", "--per-process", "1000", "2000"]);
+    let pid = script.0.id();
+    let started = Instant::now();
+    let mut children = reactord_children(pid);
+    while children.len() < 4 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "only {children:?} started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        children = reactord_children(pid);
+    }
+    // SAFETY: kill(2) on our own child's pid, which is not reaped yet and so not reused.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+    let mut script = script;
+    let until = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = script.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < until,
+            "million.sh still running 30 s after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(130));
+    for child in children {
+        let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&cmdline).contains("reactord"),
+            "pid {child} is still running after the script was interrupted"
+        );
+    }
 }
