@@ -57,10 +57,12 @@ impl MassArgs {
                 self.addr
             ));
         }
-        if self.sources == 0
-            || u32::from(self.first_source)
-                .checked_add(self.sources - 1)
-                .is_none()
+        if self.sources == 0 {
+            return invalid("--sources must be at least 1".into());
+        }
+        if u32::from(self.first_source)
+            .checked_add(self.sources - 1)
+            .is_none()
         {
             return invalid(format!(
                 "--sources {} from {} does not fit in IPv4",
@@ -166,6 +168,7 @@ mod tests {
         ])
         .contains("does not fit"));
         assert!(err(&["127.0.0.1:9", "--hold=-1"]).contains("--hold"));
+        assert!(err(&["127.0.0.1:9", "--sources", "0"]).contains("at least 1"));
         assert!(err(&["127.0.0.1:9", "--window", "0"]).contains("--window"));
         assert!(config(&["nowhere:9"]).is_err());
     }

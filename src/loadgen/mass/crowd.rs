@@ -270,7 +270,8 @@ impl<'a> Crowd<'a> {
         self.established += 1;
         // Still in flight under the connect's deadline: connect and first echo share one timeout.
         self.begin_echo(i);
-        Ok(())
+        // Bytes that came with the connect's readiness raise no new edge: read them now.
+        self.read(i)
     }
 
     /// Starts the next round trip on connection `i` (already counted in flight) and writes.
@@ -320,14 +321,18 @@ impl<'a> Crowd<'a> {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => return Err(format!("receive: {err}")),
             };
-            let from = usize::from(slot.matched);
-            if slot.phase != Phase::Echoing || from + n > payload.len() {
-                return Err("bytes nobody asked for".into());
+            if slot.phase != Phase::Echoing {
+                return Err("bytes while idle, which nobody asked for".into());
             }
-            if buf[..n] != payload[from..from + n] {
+            let from = usize::from(slot.matched);
+            let take = n.min(payload.len() - from);
+            if buf[..take] != payload[from..from + take] {
                 return Err("echo differs from what was sent".into());
             }
-            slot.matched += n as u8; // at most PAYLOAD, checked above
+            if take < n {
+                return Err("more bytes back than were sent".into());
+            }
+            slot.matched += n as u8; // n == take <= PAYLOAD - matched
             if slot.matched == PAYLOAD && slot.written == PAYLOAD {
                 slot.rounds += 1;
                 slot.phase = Phase::Held;
