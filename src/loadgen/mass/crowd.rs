@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 /// Bytes of one round trip's payload.
 const PAYLOAD: u8 = 8;
+/// The wake source's token, outside the connections' range.
+const WAKE: Token = Token(usize::MAX);
 /// Longest wait between loop turns while connections are in flight.
 const TURN: Duration = Duration::from_millis(100);
 
@@ -68,6 +70,8 @@ pub struct Crowd<'a> {
     pub established: u64,
     /// Failures by cause, e.g. "connect: Connection refused (os error 111)".
     pub errors: BTreeMap<String, u64>,
+    /// Whether the wake source has fired.
+    woken: bool,
 }
 
 impl<'a> Crowd<'a> {
@@ -90,6 +94,7 @@ impl<'a> Crowd<'a> {
             in_flight: 0,
             established: 0,
             errors: BTreeMap::new(),
+            woken: false,
         })
     }
 
@@ -121,10 +126,10 @@ impl<'a> Crowd<'a> {
 
     /// Sleeps in the poll until `end` (or, with `None`, forever); a held connection that
     /// becomes readable was closed or written to by the server and is counted as lost.
-    /// Returns early, with true, when `wake` (a registered signal source) fires.
-    pub fn hold(&mut self, end: Option<Instant>, wake: Option<Token>) -> io::Result<bool> {
+    /// Returns early, with true, once the wake source has fired (even during `establish`).
+    pub fn hold(&mut self, end: Option<Instant>) -> io::Result<bool> {
         let mut events = Events::with_capacity(1024);
-        loop {
+        while !self.woken {
             let now = Instant::now();
             let timeout = match end {
                 Some(end) if end <= now => return Ok(false),
@@ -132,10 +137,15 @@ impl<'a> Crowd<'a> {
                 None => None,
             };
             self.poll_once(&mut events, timeout)?;
-            if events.iter().any(|e| Some(e.token()) == wake) {
-                return Ok(true);
-            }
         }
+        Ok(true)
+    }
+
+    /// Registers `source` (a signal pipe) under `WAKE`; its first event ends a [`hold`](Self::hold).
+    pub fn watch(&mut self, source: &mut impl mio::event::Source) -> io::Result<()> {
+        self.poll
+            .registry()
+            .register(source, WAKE, Interest::READABLE)
     }
 
     /// Sends round two's payload on each of `picked` and waits for every echo or its timeout.
@@ -156,11 +166,6 @@ impl<'a> Crowd<'a> {
             self.turn(&mut events)?;
         }
         Ok(())
-    }
-
-    /// The registry, for a caller that wants to add its own source (a signal pipe).
-    pub fn registry(&self) -> &mio::Registry {
-        self.poll.registry()
     }
 
     /// Closes every socket with a reset (SO_LINGER 0), so the run leaves no TIME_WAIT behind.
@@ -208,7 +213,9 @@ impl<'a> Crowd<'a> {
         }
         for event in events.iter() {
             let i = event.token().0;
-            if i < self.slots.len() {
+            if event.token() == WAKE {
+                self.woken = true;
+            } else if i < self.slots.len() {
                 self.handle(i);
             }
         }

@@ -26,7 +26,6 @@ pub mod crowd;
 pub use args::MassArgs;
 
 use crowd::Crowd;
-use mio::{Interest, Token};
 use signal_hook::consts::SIGUSR1;
 use signal_hook_mio::v1_0::Signals;
 use std::io::Write;
@@ -35,8 +34,6 @@ use std::time::{Duration, Instant};
 
 /// Descriptors kept free for stdio, the poll and the signal pipe.
 const FD_RESERVE: u64 = 16;
-/// The signal pipe's token, outside the connections' range.
-const WAKE: Token = Token(usize::MAX);
 
 /// What one `mass-hold` process does, checked.
 #[derive(Debug, Clone)]
@@ -129,9 +126,7 @@ pub fn main(args: &MassArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut crowd = Crowd::new(&config)?;
     // Registered before the connections open, so a SIGUSR1 sent early is not lost.
     let mut signals = Signals::new([SIGUSR1])?;
-    crowd
-        .registry()
-        .register(&mut signals, WAKE, Interest::READABLE)?;
+    crowd.watch(&mut signals)?;
 
     let started = Instant::now();
     crowd.establish()?;
@@ -149,7 +144,7 @@ pub fn main(args: &MassArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let end = (!config.until_signal).then(|| Instant::now() + config.hold);
-    crowd.hold(end, Some(WAKE))?;
+    crowd.hold(end)?;
     let held: Vec<usize> = crowd.held().collect();
     report.lost_while_idle = report.verified - held.len() as u64;
     let picked = pick(&held, config.sample, config.seed);
