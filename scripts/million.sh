@@ -127,6 +127,13 @@ run_checks() {
     procs_fds=$(( 2 * procs * 64 ))
     check fs.file-max "$file_max" $(( file_nr + sockets + procs_fds + 10000 ))
     check fs.nr_open "$(cat /proc/sys/fs/nr_open)" $(( per_process + 64 ))
+    # Sources come from 127.1.0.1 up to 127.255.255.254.
+    local sources_max=$(( (255 - 1) * 65536 + 65534 ))
+    if [ $(( procs * sources_per_client )) -gt "$sources_max" ]; then
+        printf '  %-32s %12s  (needs %s) WOULD STOP THE RUN: use fewer connections\n' \
+            "source addresses" "$sources_max" "$(( procs * sources_per_client ))" >>"$work/checks"
+        limiting+=("source-addresses")
+    fi
     # Ports: each source address gives port_range ports per server address and port.
     local have=$(( procs * sources_per_client * port_range )) lo_needed
     lo_needed=$(( port_hi - (conns * 4 / (procs * sources_per_client) + 1) + 1 ))
@@ -173,7 +180,7 @@ show_checks() {  # on a terminal, with --check, or when something would stop the
 run_checks
 if [ "${#limiting[@]}" -gt 0 ]; then
     if [ "$tune" -eq 1 ] && [ "${#tune_cmds[@]}" -gt 0 ] && [ "$(id -u)" -eq 0 ] \
-        && [[ ! " ${limiting[*]} " =~ " memory " ]]; then
+        && [[ ! " ${limiting[*]} " =~ " memory "|" source-addresses " ]]; then
         show_checks
         for cmd in "${tune_cmds[@]}"; do echo "million: tune: $cmd" >&2; eval "$cmd" >/dev/null; done
         echo "million: these are restored on exit; by hand: ${revert_cmds[*]}" >&2

@@ -101,7 +101,7 @@ fn nofile_hard_limit() -> u64 {
 #[test]
 fn thirty_thousand_connections_over_three_servers_all_verified() {
     // Three servers of 10,000 each, or more, smaller ones where the limit is lower.
-    let per_process = (nofile_hard_limit() * 4 / 5).min(CONNS / 3).to_string();
+    let per_process = (nofile_hard_limit() / 5 * 4).min(CONNS / 3).to_string();
     let (code, out, err) = run(&[
         "--hold",
         "2",
@@ -133,11 +133,21 @@ fn thirty_thousand_connections_over_three_servers_all_verified() {
 
 #[test]
 fn a_setting_that_would_stop_the_run_is_named_with_its_fix() {
-    // A trillion connections: more descriptors than any fs.file-max allows.
+    // A trillion connections: more memory than any machine has, and more TCP
+    // memory than tcp_mem allows on any of them (fs.file-max may be unlimited).
     let (code, _, err) = run(&["--check", "1000000000000"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("would stop the run: fs.file-max"), "{err}");
-    assert!(err.contains("sysctl -w fs.file-max="), "{err}");
+    let verdict = err
+        .lines()
+        .find(|l| l.starts_with("million: would stop the run: "))
+        .unwrap_or_else(|| panic!("no verdict in {err}"));
+    assert!(verdict.contains("net.ipv4.tcp_mem"), "{err}");
+    assert!(verdict.contains("memory"), "{err}");
+    assert!(
+        err.contains("fix (as root): sysctl -w net.ipv4.tcp_mem=\""),
+        "{err}"
+    );
+    assert!(err.contains("rerun with --tune"), "{err}");
 }
 
 #[test]
