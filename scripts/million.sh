@@ -114,7 +114,7 @@ check() {  # check NAME CURRENT NEEDED [VALUE-TO-SET]
         printf '  %-32s %12s  (needs %s) WOULD STOP THE RUN\n' "$name" "$current" "$needed" >>"$work/checks"
         limiting+=("$name")
         tune_cmds+=("sysctl -w $name=$set_to")
-        revert_cmds+=("sysctl -w $name=\"$(sysctl -n "$name" | tr '\t' ' ' | tr -s ' ')\"")
+        revert_cmds+=("sysctl -w $name=\"$(tr -s '\t ' '  ' <"/proc/sys/${name//.//}")\"")
     fi
 }
 run_checks() {
