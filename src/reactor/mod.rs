@@ -110,6 +110,10 @@ impl Reactor {
         let poll = Poll::new().map_err(StartError::Poll)?;
         let waker = Waker::new(poll.registry(), token::WAKER).map_err(StartError::Poll)?;
         let mut sources = bind::open_sources(config)?;
+        let mut guard = guard::Guard::new(&config.limits);
+        guard.set_own_sockets(guard::OwnSockets::new(
+            sources.iter().filter_map(Source::udp_addr),
+        ));
         for (index, source) in sources.iter_mut().enumerate() {
             source
                 .register(poll.registry(), token::source(index))
@@ -131,7 +135,7 @@ impl Reactor {
             published: StatsHandle::default(),
             yielded: Vec::new(),
             accept: accept::AcceptState::default(),
-            guard: guard::Guard::new(&config.limits),
+            guard,
             shutdown: shutdown::ShutdownState::new(
                 Arc::new(waker),
                 Arc::new(AtomicBool::new(false)),
