@@ -31,6 +31,7 @@
 //! - `accept.rs`: accepting within `--max-conns` and surviving `EMFILE`.
 //! - `room.rs`: chat rooms, the one place output crosses connections.
 //! - `guard.rs`: per-source limits (connections, connection rate, UDP reply budget).
+//! - `unix_path.rs`: which socket file is ours, and where a Unix datagram reply may go.
 //! - `udp.rs`: datagrams. `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
 
 mod accept;
@@ -47,6 +48,7 @@ mod stream;
 mod timers;
 pub mod token;
 mod udp;
+mod unix_path;
 
 pub use shutdown::ShutdownHandle;
 pub use source::StartError;
@@ -248,7 +250,9 @@ impl Reactor {
                     wall,
                 )
             }
-            Some(Some(Source::UnixDatagram { socket, binding })) => {
+            Some(Some(Source::UnixDatagram {
+                socket, binding, ..
+            })) => {
                 let protocol = binding.protocol;
                 udp::serve_unixgram(socket, protocol, &mut self.scratch, &mut self.stats, wall)
             }

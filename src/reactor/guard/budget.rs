@@ -69,6 +69,7 @@ impl Budgets {
     }
 
     /// Sources in the table.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
