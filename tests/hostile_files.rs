@@ -128,7 +128,7 @@ fn a_fifo_a_device_node_and_a_socket_file_are_refused_without_stalling_anyone() 
     }
     assert_eq!(fetch(addr, "small.txt"), b"hello file\n");
     let latencies = probe.finish();
-    latencies.assert_served(5, Duration::from_secs(3));
+    latencies.assert_served(1, Duration::from_secs(3));
     eprintln!(
         "FIGURE files special nodes {names:?}, 20 requests each: all refused; probe {}",
         latencies.summary()
