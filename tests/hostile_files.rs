@@ -110,7 +110,7 @@ fn a_fifo_a_device_node_and_a_socket_file_are_refused_without_stalling_anyone() 
     let addr = server.addr(Tcp, Protocol::Files);
     let probe = Probe::start(server.addr(Tcp, Protocol::Hello), Duration::from_millis(10));
     for name in &names {
-        for _ in 0..20 {
+        for _ in 0..100 {
             let started = Instant::now();
             let reply = fetch(addr, name);
             let expected: &[u8] = if *name == "devlink" {
@@ -130,7 +130,7 @@ fn a_fifo_a_device_node_and_a_socket_file_are_refused_without_stalling_anyone() 
     let latencies = probe.finish();
     latencies.assert_served(1, Duration::from_secs(3));
     eprintln!(
-        "FIGURE files special nodes {names:?}, 20 requests each: all refused; probe {}",
+        "FIGURE files special nodes {names:?}, 100 requests each: all refused; probe {}",
         latencies.summary()
     );
 }
