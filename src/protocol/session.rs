@@ -635,6 +635,41 @@ mod tests {
         assert_eq!(out, [7u8; 10]);
     }
 
+    /// A reader that gives some bytes, then fails (a disk error mid-file).
+    struct FailsAfter(usize);
+
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::other("EIO"));
+            }
+            let n = self.0.min(buf.len());
+            self.0 -= n;
+            buf[..n].fill(1);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_file_stream_that_fails_or_is_interrupted_is_cut_short_one_that_ends_is_not() {
+        let mut out = Vec::new();
+        let mut whole = Session::new(Protocol::Files, Framing::Line, 64);
+        whole.start_stream(Box::new(std::io::Cursor::new(vec![7u8; 10])));
+        assert!(whole.stream_cut_short(), "not yet at its end");
+        assert_eq!(whole.poll_output(&mut out, 100), Action::Close);
+        assert!(!whole.stream_cut_short());
+        let mut failing = Session::new(Protocol::Files, Framing::Line, 64);
+        failing.start_stream(Box::new(FailsAfter(5)));
+        out.clear();
+        assert_eq!(failing.poll_output(&mut out, 100), Action::Close);
+        assert!(failing.stream_cut_short());
+        let chargen = Session::new(Protocol::Chargen, Framing::Line, 64);
+        assert!(
+            !chargen.stream_cut_short(),
+            "chargen never ends: never cut short"
+        );
+    }
+
     #[test]
     fn files_refuses_bad_names_itself_and_driver_refusals_are_one_line() {
         let got = drive(
