@@ -264,7 +264,13 @@ fn a_download_cut_short_by_shutdown_ends_with_a_reset_in_both_servers() {
     let addr = threaded.local_bindings()[0].addr;
     let handle = threaded.shutdown_handle();
     let runner = std::thread::spawn(move || threaded.run());
-    // The threaded server's FIFO check is the same code; it must not hang a thread either.
+    // The threaded server opens files through the same code: a FIFO is refused at once there too.
+    // SAFETY: a NUL-terminated path; the result is checked.
+    assert_eq!(
+        unsafe { libc::mkfifo(c_path(&tree.root().join("fifo")).as_ptr(), 0o644) },
+        0
+    );
+    assert_eq!(fetch(addr, "fifo"), b"error: not a regular file\n");
     assert_cut_short_download_is_reset(addr, move || handle.shutdown());
     runner.join().unwrap();
 }
