@@ -249,3 +249,35 @@ fn a_flood_of_new_sources_does_not_reset_a_victim_over_budget() {
          datagrams from {sent} other sources still refused; a client at 127.0.0.1 answered in {rtt:?}; {stats}"
     );
 }
+
+#[test]
+fn the_threaded_baseline_does_not_answer_its_own_port_either() {
+    let _turn = serial();
+    let config = reactord::config::ServerConfig {
+        bindings: vec![Binding {
+            transport: Udp,
+            protocol: Protocol::Echo,
+            addr: "127.0.0.1:0".parse().unwrap(),
+        }],
+        unix_bindings: Vec::new(),
+        framing: Framing::Line,
+        limits: reactord::config::Limits::default(),
+        files_root: None,
+    };
+    let server = reactord::threaded::ThreadedServer::bind(&config).unwrap();
+    let echo = v4(server.local_bindings()[0].addr);
+    let handle = server.shutdown_handle();
+    let runner = std::thread::spawn(move || server.run());
+    let forged = spoof(echo, echo, b"");
+    std::thread::sleep(Duration::from_millis(500));
+    let rtt = forged.map(|()| assert_still_answered(echo.into()));
+    handle.shutdown();
+    let stats = runner.join().unwrap();
+    if forged.is_none() {
+        return;
+    }
+    assert_eq!((stats.udp_out, stats.udp_own_port), (1, 1), "{stats}");
+    eprintln!(
+        "FIGURE threaded own-port loop: 1 forged datagram, 0 replies to it; probe {rtt:?}; {stats}"
+    );
+}
