@@ -31,6 +31,7 @@
 //! - `accept.rs`: accepting within `--max-conns` and surviving `EMFILE`.
 //! - `room.rs`: chat rooms, the one place output crosses connections.
 //! - `guard.rs`: per-source limits (connections, connection rate, UDP reply budget).
+//! - `unix_path.rs`: which socket file is ours, and where a Unix datagram reply may go.
 //! - `udp.rs`: datagrams. `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
 //! - `sibling.rs`: the same loop again for another core (`--reactors N`, wired
 //!   by `crate::shards`); `process_limits.rs`: the limits siblings share;
@@ -40,7 +41,7 @@ mod accept;
 mod bind;
 mod connection;
 mod context;
-mod guard;
+pub(crate) mod guard;
 mod mailbox;
 mod outbox;
 mod process_limits;
@@ -53,6 +54,7 @@ mod stream;
 mod timers;
 pub mod token;
 mod udp;
+mod unix_path;
 
 pub use mailbox::MailboxAddress;
 pub use shutdown::ShutdownHandle;
@@ -137,6 +139,10 @@ impl Reactor {
         };
         let poll = Poll::new().map_err(StartError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), token::WAKER).map_err(StartError::Poll)?);
+        let mut guard = guard::Guard::new(&config.limits);
+        guard.set_own_sockets(guard::OwnSockets::new(
+            sources.iter().flatten().filter_map(Source::udp_addr),
+        ));
         for (index, source) in sources.iter_mut().enumerate() {
             let Some(source) = source else { continue };
             source
@@ -159,7 +165,7 @@ impl Reactor {
             published: StatsHandle::default(),
             yielded: Vec::new(),
             accept: accept::AcceptState::default(),
-            guard: process_limits::ProcessLimits::new(&config.limits),
+            guard: process_limits::ProcessLimits::alone(guard),
             siblings: sibling::SiblingState::default(),
             mailbox: mailbox::Mailbox::new(Arc::clone(&waker)),
             shutdown: shutdown::ShutdownState::new(waker, Arc::new(AtomicBool::new(false))),
@@ -275,7 +281,9 @@ impl Reactor {
                     wall,
                 )
             }
-            Some(Some(Source::UnixDatagram { socket, binding })) => {
+            Some(Some(Source::UnixDatagram {
+                socket, binding, ..
+            })) => {
                 let protocol = binding.protocol;
                 udp::serve_unixgram(socket, protocol, &mut self.scratch, &mut self.stats, wall)
             }

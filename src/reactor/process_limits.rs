@@ -43,6 +43,11 @@ impl ProcessLimits {
         ProcessLimits::Alone(Guard::new(limits))
     }
 
+    /// A lone reactor's limits, kept by `guard`.
+    pub(super) fn alone(guard: Guard) -> Self {
+        ProcessLimits::Alone(guard)
+    }
+
     /// Turns a lone reactor's limits into shared ones (keeping what they
     /// counted) and returns them for a sibling; already shared ones are simply cloned.
     pub(super) fn share(&mut self, open_now: usize, limits: &Limits) -> Arc<Shared> {

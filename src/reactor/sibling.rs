@@ -64,13 +64,20 @@ impl Source {
                 socket: mio::net::UdpSocket::from_std(net::udp_socket(binding.addr, options)?),
                 binding: *binding,
             },
-            Source::UnixListener { socket, binding } => Source::UnixListener {
+            // `file: None`: the first reactor alone removes the socket file.
+            Source::UnixListener {
+                socket, binding, ..
+            } => Source::UnixListener {
                 socket: mio::net::UnixListener::from_std(duplicate(socket)?.into()),
                 binding: binding.clone(),
+                file: None,
             },
-            Source::UnixDatagram { socket, binding } => Source::UnixDatagram {
+            Source::UnixDatagram {
+                socket, binding, ..
+            } => Source::UnixDatagram {
                 socket: mio::net::UnixDatagram::from_std(duplicate(socket)?.into()),
                 binding: binding.clone(),
+                file: None,
             },
         })
     }
