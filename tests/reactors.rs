@@ -326,3 +326,57 @@ fn auto_runs_one_reactor_per_core() {
     let expected = if cores > 1 { cores } else { 0 };
     assert_eq!(reactor_lines(&stderr).len(), expected, "{stderr}");
 }
+
+/// Sends 16 datagrams of 20 bytes from 4 sockets of one address against `reactors`
+/// loops with a 200-byte `--udp-budget`; returns (replies received, udp_over_budget).
+fn udp_budget_run(reactors: usize) -> (u64, u64) {
+    let reactors = reactors.to_string();
+    let server = start(
+        &[
+            "--reactors",
+            &reactors,
+            "--udp",
+            "echo=127.0.0.1:0",
+            "--udp-budget",
+            "200",
+        ],
+        1,
+    );
+    let addr = server.addr(0);
+    let sockets: Vec<std::net::UdpSocket> = (0..4).map(|_| udp_client()).collect();
+    for socket in &sockets {
+        socket
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        for _ in 0..4 {
+            socket.send_to(b"twenty bytes, exact\n", addr).unwrap();
+        }
+    }
+    let mut replies = 0;
+    let mut buf = [0u8; 64];
+    for socket in &sockets {
+        while socket.recv_from(&mut buf).is_ok() {
+            replies += 1;
+        }
+    }
+    server.terminate();
+    let (status, stderr) = server.wait();
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(summary_field(&stderr, "udp_in"), 16, "{stderr}");
+    (replies, summary_field(&stderr, "udp_over_budget"))
+}
+
+#[test]
+fn the_udp_budget_is_one_budget_for_all_reactors() {
+    let (alone, refused_alone) = udp_budget_run(1);
+    assert!(
+        refused_alone > 0,
+        "the budget must bind for the test to mean anything"
+    );
+    let (four, refused_four) = udp_budget_run(4);
+    assert_eq!(
+        (four, refused_four),
+        (alone, refused_alone),
+        "4 reactors answered a different share of one source's datagrams than 1"
+    );
+}
