@@ -35,7 +35,8 @@ pub(super) fn open_sources(config: &ServerConfig) -> Result<Vec<Source>, StartEr
         };
         let source = match binding.transport {
             Transport::Tcp => {
-                let socket = super::accept::bind_listener(binding.addr).map_err(failed)?;
+                let socket = super::accept::bind_listener(binding.addr, config.limits.sndbuf)
+                    .map_err(failed)?;
                 let addr = socket.local_addr().map_err(failed)?;
                 let binding = crate::config::Binding { addr, ..*binding };
                 Source::Listener { socket, binding }

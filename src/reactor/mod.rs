@@ -311,6 +311,12 @@ impl Reactor {
             conn.peer
         );
         self.rooms.leave(conn.listener, key);
+        let connections = &self.connections;
+        self.timers.compact(connections.len(), |key, generation| {
+            connections
+                .get(key)
+                .is_some_and(|c| c.generation == generation)
+        });
         conn.depart(departure, &mut self.scratch);
         self.deliver_room(conn.listener, None);
         self.resume_accepting_if_paused();
