@@ -203,6 +203,7 @@ impl ServeArgs {
                 udp_window: Duration::from_secs(self.udp_window),
                 limit_loopback: self.limit_loopback,
                 sndbuf: (self.sndbuf > 0).then_some(self.sndbuf as usize),
+                ..Limits::default()
             },
             files_root: self.files_root.clone(),
         }

@@ -197,7 +197,18 @@ pub struct Limits {
     /// bytes (Linux doubles it for bookkeeping); `None` leaves the kernel's
     /// autotuning, which grows a send buffer to about 4 MiB per connection.
     pub sndbuf: Option<usize>,
+    /// Bytes one connection may read, produce or discard per turn of the
+    /// loop before it yields to the others: the fairness knob (see
+    /// [`DEFAULT_TURN_BYTES`]). Not a command-line flag; `benches/fairness.rs`
+    /// measures it.
+    pub turn_bytes: usize,
 }
+
+/// `turn_bytes` unless configured. A turn costs about this much work per
+/// busy connection, so a quiet client's reply waits for one budget per busy
+/// neighbour; chosen by measurement (`cargo bench --bench fairness`,
+/// docs/RELIABILITY.md).
+pub const DEFAULT_TURN_BYTES: usize = 64 * 1024;
 
 /// `SO_SNDBUF` unless configured: the kernel memory one connection's unsent
 /// output may hold. Chosen by measurement, see docs/RELIABILITY.md.
@@ -241,6 +252,7 @@ impl Default for Limits {
             udp_window: Duration::from_secs(600),
             limit_loopback: false,
             sndbuf: Some(DEFAULT_SNDBUF),
+            turn_bytes: DEFAULT_TURN_BYTES,
         }
     }
 }

@@ -39,18 +39,6 @@ use std::time::{Duration, Instant};
 /// How long a closing connection waits for the peer's EOF before giving up.
 pub const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Bytes one connection may read, produce or discard in one turn before it
-/// yields to the others (it is served again next turn).
-///
-/// This is the fairness knob: a turn of the loop costs about this much work
-/// per busy connection, so a quiet client's reply waits for at most one
-/// budget per busy neighbour. Measured with 200 chargen streams beside a
-/// hello probe (docs/RELIABILITY.md): 1 MiB per turn (the old 16 reads of
-/// 64 KiB) put the probe's p50 at hundreds of milliseconds; 64 KiB keeps the
-/// probe within a few milliseconds and bulk throughput within a few percent,
-/// since one 64 KiB write is already far past the per-syscall overhead.
-pub const TURN_BYTES: usize = 64 * 1024;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Open,
@@ -282,7 +270,7 @@ impl Connection {
             }
             let more_to_read = !self.peer_eof && !read_drained;
             let can_produce = self.session.wants_to_produce() && self.pending_output() == 0;
-            if moved >= TURN_BYTES && (more_to_read || can_produce) {
+            if moved >= cx.limits.turn_bytes && (more_to_read || can_produce) {
                 return Ok(Outcome::Yield);
             }
             if more_to_read {
@@ -314,7 +302,7 @@ impl Connection {
             // Input is drained: stream output of the session's own (chargen, a
             // file), one batch each time the socket has taken everything.
             if can_produce {
-                let batch = cx.limits.max_pending.min(TURN_BYTES);
+                let batch = cx.limits.max_pending.min(cx.limits.turn_bytes).max(1);
                 if self.session.poll_output(&mut cx.scratch.out, batch) == Action::Close {
                     self.phase = Phase::Closing;
                 }
@@ -412,7 +400,7 @@ impl Connection {
     /// Read and throw away until EOF (`Close`), `WouldBlock` (`Keep`) or the turn's budget (`Yield`).
     fn discard_input(&mut self, cx: &mut Context<'_>) -> io::Result<Outcome> {
         let mut moved = 0;
-        while moved < TURN_BYTES {
+        while moved < cx.limits.turn_bytes.max(1) {
             match self.stream.read(&mut cx.scratch.read) {
                 Ok(0) => return Ok(Outcome::Close("done")),
                 Ok(n) => {
