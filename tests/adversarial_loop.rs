@@ -341,23 +341,26 @@ fn a_client_that_writes_everything_before_reading_gets_every_reply() {
 
 #[test]
 fn huge_idle_timeouts_mean_never() {
-    // The binary: a value far past what the clock can add.
-    let server = ServerProcess::start(
-        &[
+    // Both binaries: a value far past what the clock can add.
+    let huge = u64::MAX.to_string();
+    for design in ["serve", "threaded"] {
+        let args = [
+            design,
             "--tcp",
             "hello=127.0.0.1:0",
             "--idle-timeout",
-            &u64::MAX.to_string(),
-        ],
-        1,
-    );
-    let mut client = connect(server.addr(0));
-    assert_eq!(read_line(&mut client), b"Welcome!\n");
-    assert_eq!(round_trip(&mut client, b"Ann\n", 12), b"Hello, Ann!\n");
-    drop(client);
-    server.terminate();
-    let (status, stderr) = server.wait();
-    assert!(status.success() && !stderr.contains("panicked"), "{stderr}");
+            &huge,
+        ];
+        let server = ServerProcess::start(&args, 1);
+        let mut client = connect(server.addr(0));
+        assert_eq!(read_line(&mut client), b"Welcome!\n");
+        assert_eq!(round_trip(&mut client, b"Ann\n", 12), b"Hello, Ann!\n");
+        drop(client);
+        server.terminate();
+        let (status, stderr) = server.wait();
+        let clean = status.success() && !stderr.contains("panicked");
+        assert!(clean, "{design}: {stderr}");
+    }
     // The library: Duration::MAX for both the idle and the drain timeout.
     let limits = Limits {
         idle_timeout: Some(Duration::MAX),
