@@ -24,20 +24,10 @@ use super::source::Source;
 use super::stream::Stream;
 use super::{token, Reactor};
 use crate::protocol::{Protocol, Session};
-use mio::net::TcpListener;
 use mio::Token;
 use std::io;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-/// The listen backlog asked for; Linux caps it at `net.core.somaxconn` (4096 by default).
-///
-/// This is where clients wait while the server is at `--max-conns`, out of
-/// descriptors, or simply busy. mio's `TcpListener::bind` (like std's) asks for
-/// 128, and a burst of a few hundred connects then overflows it: the kernel
-/// drops the SYNs and each of those clients waits a second or more for its
-/// SYN to be retransmitted.
-const LISTEN_BACKLOG: i32 = 4096;
 /// Connections accepted per listener event before the listener yields.
 const ACCEPT_BUDGET: usize = 128;
 /// How long to wait before retrying `accept` after `EMFILE`/`ENFILE`.
@@ -71,24 +61,6 @@ impl AcceptState {
             queue_listeners(sources, yielded);
         }
     }
-}
-
-/// Binds a non-blocking TCP listener at `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as mio does).
-///
-/// `sndbuf` is set on the listener: Linux copies a listener's send buffer
-/// size (and the lock that stops autotuning) to every connection it accepts,
-/// so accepted TCP sockets need no extra system call.
-pub(super) fn bind_listener(addr: SocketAddr, sndbuf: Option<usize>) -> io::Result<TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    if let Some(bytes) = sndbuf {
-        socket.set_send_buffer_size(bytes)?;
-    }
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    socket.set_nonblocking(true)?;
-    Ok(TcpListener::from_std(socket.into()))
 }
 
 /// Closes a refused connection at once with RST (SO_LINGER 0): nothing to
@@ -306,7 +278,10 @@ mod tests {
 
     #[test]
     fn accepted_sockets_inherit_the_listener_send_buffer() {
-        let listener = bind_listener("127.0.0.1:0".parse().unwrap(), Some(64 * 1024)).unwrap();
+        let options =
+            crate::net::SocketOptions::nonblocking(false).with_send_buffer(Some(64 * 1024));
+        let listener = crate::net::tcp_listener("127.0.0.1:0".parse().unwrap(), options).unwrap();
+        let listener = mio::net::TcpListener::from_std(listener);
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let accepted = loop {
             match listener.accept() {

@@ -49,12 +49,6 @@ pub(super) fn accept_loop(listener: TcpListener, service: Service, shared: Arc<S
                 continue;
             }
         };
-        // The same kernel memory bound per connection as the reactor (see `Limits::sndbuf`).
-        if let Some(bytes) = service.limits.sndbuf {
-            if let Err(err) = socket2::SockRef::from(&stream).set_send_buffer_size(bytes) {
-                log::debug!("{peer}: cannot set SO_SNDBUF: {err}");
-            }
-        }
         let stream = Arc::new(LiveStream::new(stream));
         let Some(key) = shared.admit(&stream) else {
             break;
