@@ -204,10 +204,10 @@ pub struct Limits {
     pub turn_bytes: usize,
 }
 
-/// `turn_bytes` unless configured. A turn costs about this much work per
-/// busy connection, so a quiet client's reply waits for one budget per busy
-/// neighbour; chosen by measurement (`cargo bench --bench fairness`,
-/// docs/RELIABILITY.md).
+/// `turn_bytes` unless configured. A quiet client's request waits for at
+/// most a few such budgets of its busy neighbours' work; chosen by
+/// measurement (`cargo bench --bench fairness`, docs/RELIABILITY.md): the
+/// most bulk throughput with a sub-millisecond median for the quiet client.
 pub const DEFAULT_TURN_BYTES: usize = 64 * 1024;
 
 /// `SO_SNDBUF` unless configured: the kernel memory one connection's unsent
