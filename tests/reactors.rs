@@ -164,6 +164,8 @@ fn max_conns_per_ip_holds_across_reactors() {
             "5",
             "--conn-rate-per-ip",
             "0",
+            // Loopback clients are exempt from the per-source limits unless asked.
+            "--limit-loopback",
         ],
         1,
     );
@@ -233,6 +235,7 @@ fn a_refused_client_sees_a_reset_not_a_hang() {
             "echo=127.0.0.1:0",
             "--max-conns-per-ip",
             "1",
+            "--limit-loopback",
         ],
         1,
     );
@@ -339,6 +342,7 @@ fn udp_budget_run(reactors: usize) -> (u64, u64) {
             "echo=127.0.0.1:0",
             "--udp-budget",
             "200",
+            "--limit-loopback",
         ],
         1,
     );

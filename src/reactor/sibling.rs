@@ -53,11 +53,15 @@ impl SiblingState {
 impl Source {
     /// The same socket for a sibling: a new `SO_REUSEPORT` bind for TCP and
     /// UDP, a duplicate descriptor for Unix sockets.
-    fn for_sibling(&self) -> io::Result<Source> {
+    fn for_sibling(&self, send_buffer: Option<usize>) -> io::Result<Source> {
         let options = SocketOptions::nonblocking(true);
+        let tcp_options = options.with_send_buffer(send_buffer);
         Ok(match self {
             Source::Listener { binding, .. } => Source::Listener {
-                socket: mio::net::TcpListener::from_std(net::tcp_listener(binding.addr, options)?),
+                socket: mio::net::TcpListener::from_std(net::tcp_listener(
+                    binding.addr,
+                    tcp_options,
+                )?),
                 binding: *binding,
             },
             Source::Udp { binding, .. } => Source::Udp {
@@ -108,9 +112,11 @@ impl Reactor {
         let mut sources = Vec::with_capacity(self.sources.len());
         for source in &self.sources {
             let copy = match source {
-                Some(source) => Some(source.for_sibling().map_err(|err| StartError::Bind {
-                    what: format!("{} for another reactor", source.describe()),
-                    source: err,
+                Some(source) => Some(source.for_sibling(config.limits.sndbuf).map_err(|err| {
+                    StartError::Bind {
+                        what: format!("{} for another reactor", source.describe()),
+                        source: err,
+                    }
                 })?),
                 None => None,
             };
