@@ -182,7 +182,7 @@ mod tests {
         let mut first = ProcessLimits::new(&limits);
         let mut second = ProcessLimits::join(first.share(0, &limits));
         let (peer, now, mut stats) = (
-            "127.0.0.1:5000".parse().unwrap(),
+            "192.0.2.1:5000".parse().unwrap(),
             Instant::now(),
             Stats::default(),
         );
