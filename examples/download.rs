@@ -3,14 +3,14 @@
 //! Against reactord's `files` service (`reactord --files-root DIR`, port
 //! 7020): send a file name and a newline; the server streams the file's bytes
 //! and closes, or sends one line `error: <reason>` and closes. The bytes are
-//! saved to `--prefix` + the name's last component (`download_notes.txt`;
-//! the prefix may contain a directory: `--prefix /tmp/got_`). Against
+//! saved in `--dir` (default: the current directory) as `--prefix` + the
+//! name's last component (`download_notes.txt`). Against
 //! `reactord --framing raw`, add `--raw` to send the bare name, as the seed
 //! does: that server takes one read as the name, newline included.
 //!
 //! ```sh
-//! cargo run -- --files-root /some/dir &
-//! cargo run --example download -- notes.txt
+//! cargo run --release -- --files-root /some/dir &
+//! cargo run --example download -- notes.txt --dir ~/Downloads
 //! ```
 //!
 //! What to notice:
@@ -54,6 +54,9 @@ struct Args {
     /// Saved as PREFIX + the name's last component.
     #[arg(long, default_value = "download_")]
     prefix: String,
+    /// The directory to save into; it must exist. Default: the current directory.
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
     /// For a `--framing raw` server: send the bare name, without the newline.
     #[arg(long)]
     raw: bool,
@@ -73,7 +76,9 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let base = Path::new(&args.name)
         .file_name()
         .ok_or_else(|| format!("{:?} names no file", args.name))?;
-    let out = PathBuf::from(format!("{}{}", args.prefix, base.to_string_lossy()));
+    let out = args
+        .dir
+        .join(format!("{}{}", args.prefix, base.to_string_lossy()));
     if args.name.contains('\n') {
         return Err("a file name cannot contain a newline in this protocol".into());
     }

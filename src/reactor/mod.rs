@@ -177,7 +177,7 @@ impl Reactor {
     pub fn run(mut self) -> io::Result<Stats> {
         log::info!(
             "serving {} sockets, max {} connections",
-            self.bindings().len(),
+            self.bindings().len() + self.unix_bindings().len(),
             self.limits.max_conns
         );
         loop {
