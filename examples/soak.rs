@@ -240,7 +240,8 @@ fn main() {
         eprintln!("soak: {what}\n{usage}");
         std::process::exit(2)
     };
-    let listening = arg(&args, "--listening").unwrap_or_else(|| fail("--listening FILE is required"));
+    let listening =
+        arg(&args, "--listening").unwrap_or_else(|| fail("--listening FILE is required"));
     let lines = std::fs::read_to_string(&listening)
         .unwrap_or_else(|e| fail(&format!("cannot read {listening}: {e}")));
     let pid: u32 = match arg(&args, "--pid").map(|p| p.parse()) {

@@ -108,9 +108,17 @@ fn transposed_flag(err: &clap::Error) -> Option<String> {
     found
 }
 
+/// Logs to stderr with microsecond timestamps, so the trace of one round
+/// trip (tens of microseconds) can be followed and timed line by line.
+///
+/// mio's own trace lines are off unless `RUST_LOG` names mio (`RUST_LOG=trace,mio=trace`):
+/// they print raw tokens such as `Token(9223372036854775808)`, which is
+/// `conn#0.0` in reactord's labels (see `reactor::token`).
 fn init_logging(level: log::LevelFilter) {
     env_logger::Builder::new()
         .filter_level(level)
+        .filter_module("mio", log::LevelFilter::Off)
+        .format_timestamp_micros()
         .parse_default_env()
         .init();
 }

@@ -84,7 +84,13 @@ fn listening_lines_name_every_socket_with_its_real_port() {
 fn clap_errors_keep_the_culprit_the_tip_and_the_possible_values() {
     // Clap's own text, joined into one line: nothing it said about the culprit is cut.
     assert_one_line_error(&["bench", "echo"], "<ADDR>");
-    assert_one_line_error(&["--framin", "raw"], "a similar argument exists: '--framing'");
-    assert_one_line_error(&["--tpc", "echo=127.0.0.1:0"], "a similar argument exists: '--tcp'");
+    assert_one_line_error(
+        &["--framin", "raw"],
+        "a similar argument exists: '--framing'",
+    );
+    assert_one_line_error(
+        &["--tpc", "echo=127.0.0.1:0"],
+        "a similar argument exists: '--tcp'",
+    );
     assert_one_line_error(&["--framing", "bogus"], "[possible values: line, raw]");
 }

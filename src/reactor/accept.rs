@@ -146,7 +146,13 @@ impl Reactor {
                         refuse(stream);
                     }
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    log::trace!(
+                        "{} accept WouldBlock: backlog drained",
+                        token::Label(token::source(index))
+                    );
+                    return;
+                }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) if is_descriptor_exhaustion(&err) => {
                     self.stats.accept_fd_exhausted += 1;
@@ -197,7 +203,7 @@ impl Reactor {
             });
         }
         let mut conn = Connection::new(stream, peer, generation, listener, session, now);
-        let (mut cx, _) = self.context(now, wall);
+        let (mut cx, _) = self.context(token, now, wall);
         if let Err(err) = conn.open(token, &mut cx) {
             log::debug!(
                 "{} {}: could not start: {err}",

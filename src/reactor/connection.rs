@@ -100,6 +100,14 @@ fn would_block(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::WouldBlock
 }
 
+/// One trace line per write that moved bytes or left some behind (the
+/// kernel's buffer was full: the rest waits in the outbox for a writable event).
+fn trace_write(token: Token, taken: usize, left: usize) {
+    if taken > 0 || left > 0 {
+        log::trace!("{} write: {taken} bytes taken, {left} left", Label(token));
+    }
+}
+
 impl Connection {
     /// Wraps an accepted stream.
     pub fn new(
@@ -152,6 +160,7 @@ impl Connection {
         );
         cx.registry
             .register(&mut self.stream, token, Interest::READABLE)?;
+        log::trace!("{} registered, interest READABLE", Label(token));
         if self.session.on_connect(cx.moment.wall, &mut cx.scratch.out) == Action::Close {
             self.phase = Phase::Closing;
         }
@@ -214,7 +223,9 @@ impl Connection {
         let mut read_drained = false;
         loop {
             // What the kernel will not take now waits for a writable event.
-            if self.outbox.flush(&mut self.stream, cx.stats)? > 0 {
+            let flushed = self.outbox.flush(&mut self.stream, cx.stats)?;
+            trace_write(cx.token, flushed, self.pending_output());
+            if flushed > 0 {
                 self.last_active = now;
             }
             match self.phase {
@@ -222,10 +233,18 @@ impl Connection {
                 Phase::Closing if self.pending_output() == 0 => {
                     // Every reply is in the kernel: FIN after the last byte.
                     let _ = self.stream.shutdown(Shutdown::Write);
+                    log::trace!(
+                        "{} all output sent: shut down our write side (FIN)",
+                        Label(cx.token)
+                    );
                     if self.peer_eof {
                         return Ok(Outcome::Close("done"));
                     }
                     self.phase = Phase::Lingering;
+                    log::trace!(
+                        "{} lingering: discarding input until the peer's EOF",
+                        Label(cx.token)
+                    );
                     // Lingering reads move no useful bytes: the clock stops here.
                     self.last_active = now;
                     continue;
@@ -270,8 +289,15 @@ impl Connection {
             }
             if !self.peer_eof && !read_drained {
                 match self.stream.read(&mut cx.scratch.read) {
-                    Ok(0) => self.peer_eof = true,
+                    Ok(0) => {
+                        log::trace!(
+                            "{} read 0 bytes: the peer shut its write side (half-close)",
+                            Label(cx.token)
+                        );
+                        self.peer_eof = true
+                    }
                     Ok(n) => {
+                        log::trace!("{} read {n} bytes", Label(cx.token));
                         turns += 1;
                         cx.stats.bytes_in += n as u64;
                         let answered = cx.stats.messages;
@@ -288,7 +314,10 @@ impl Connection {
                             self.input.extend_from_slice(&cx.scratch.read[used..n]);
                         }
                     }
-                    Err(err) if would_block(&err) => read_drained = true,
+                    Err(err) if would_block(&err) => {
+                        log::trace!("{} read WouldBlock: drained", Label(cx.token));
+                        read_drained = true
+                    }
                     Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                     Err(err) => return Err(err),
                 }
@@ -343,11 +372,11 @@ impl Connection {
             cx.scratch.room.append(&mut cx.scratch.out);
             return Ok(());
         }
-        if self
+        let sent = self
             .outbox
-            .send(&mut self.stream, &mut cx.scratch.out, cx.stats)?
-            > 0
-        {
+            .send(&mut self.stream, &mut cx.scratch.out, cx.stats)?;
+        trace_write(cx.token, sent, self.pending_output());
+        if sent > 0 {
             self.last_active = cx.moment.now;
         }
         Ok(())
@@ -379,7 +408,9 @@ impl Connection {
     /// Lingering: read and throw away until EOF (then close) or `WouldBlock`.
     fn discard_input(&mut self, cx: &mut Context<'_>) -> io::Result<Outcome> {
         for _ in 0..TURN_BUDGET {
-            match self.stream.read(&mut cx.scratch.read) {
+            let read = self.stream.read(&mut cx.scratch.read);
+            log::trace!("{} lingering read: {read:?}", Label(cx.token));
+            match read {
                 Ok(0) => return Ok(Outcome::Close("done")),
                 Ok(n) => cx.stats.bytes_in += n as u64,
                 Err(err) if would_block(&err) => return Ok(Outcome::Keep),
@@ -400,6 +431,7 @@ impl Connection {
                 Interest::READABLE
             };
             registry.reregister(&mut self.stream, token, interest)?;
+            log::trace!("{} interest now {interest:?}", Label(token));
             self.write_interest = want_write;
         }
         Ok(())

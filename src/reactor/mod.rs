@@ -257,7 +257,12 @@ impl Reactor {
     }
 
     /// What a connection may use during its turn, borrowed field by field.
-    fn context(&mut self, now: Instant, wall: SystemTime) -> (Context<'_>, &mut Slab<Connection>) {
+    fn context(
+        &mut self,
+        token: Token,
+        now: Instant,
+        wall: SystemTime,
+    ) -> (Context<'_>, &mut Slab<Connection>) {
         let cx = Context {
             registry: self.poll.registry(),
             scratch: &mut self.scratch,
@@ -265,13 +270,14 @@ impl Reactor {
             stats: &mut self.stats,
             files: self.files.as_ref(),
             moment: Moment { now, wall },
+            token,
         };
         (cx, &mut self.connections)
     }
 
     fn handle_connection(&mut self, key: usize, generation: u32, now: Instant, wall: SystemTime) {
         let idle_timeout = self.limits.idle_timeout;
-        let (mut cx, connections) = self.context(now, wall);
+        let (mut cx, connections) = self.context(token::connection(key, generation), now, wall);
         let Some(conn) = connections
             .get_mut(key)
             .filter(|c| c.generation == generation)
@@ -328,6 +334,10 @@ impl Reactor {
             };
             match conn.deadline(self.limits.idle_timeout) {
                 Some(deadline) if deadline <= now => {
+                    log::trace!(
+                        "{} timer fired: deadline passed",
+                        token::Label(token::connection(key, entry.generation))
+                    );
                     let reason = if conn.is_lingering() {
                         "linger timeout"
                     } else {
@@ -336,7 +346,13 @@ impl Reactor {
                     };
                     self.close(key, reason, Departure::Left);
                 }
-                Some(deadline) => self.timers.schedule(deadline, key, entry.generation),
+                Some(deadline) => {
+                    log::trace!(
+                        "{} timer fired early: active since, re-armed",
+                        token::Label(token::connection(key, entry.generation))
+                    );
+                    self.timers.schedule(deadline, key, entry.generation)
+                }
                 None => {}
             }
         }
