@@ -1,11 +1,15 @@
-//! `download`: the file downloader client of seed 004 (`文件下载器客户端`), in Rust.
+//! `download`: the file downloader client of tutorial 004 (`文件下载器客户端`), in Rust.
+//!
+//! The numbered tutorials (000 to 004) are the classic Python socket
+//! tutorials this project grew from: the README's "Where the protocols come
+//! from" lists them and quotes their server.
 //!
 //! Against reactord's `files` service (`reactord --files-root DIR`, port
 //! 7020): send a file name and a newline; the server streams the file's bytes
 //! and closes, or sends one line `error: <reason>` and closes. The bytes are
 //! saved in `--dir` (default: the current directory) as `--prefix` + the
 //! name's last component (`download_notes.txt`). Against
-//! `reactord --framing raw`, add `--raw` to send the bare name, as the seed
+//! `reactord --framing raw`, add `--raw` to send the bare name, as the tutorial
 //! does: that server takes one read as the name, newline included.
 //!
 //! ```sh
@@ -14,7 +18,7 @@
 //! ```
 //!
 //! What to notice:
-//! - **The seed reads once.** Its `recv(1024)` keeps at most the first
+//! - **The tutorial reads once.** Its `recv(1024)` keeps at most the first
 //!   1024 bytes of the file. A stream has no message boundaries: the only way
 //!   to know a file is complete here is to read until the server closes
 //!   (a read of 0 bytes), writing each chunk to disk as it arrives, so a

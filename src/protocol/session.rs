@@ -467,7 +467,7 @@ mod tests {
     }
 
     #[test]
-    fn hello_raw_framing_is_the_seeds_protocol() {
+    fn hello_raw_framing_is_the_tutorials_protocol() {
         let got = drive(
             Protocol::Hello,
             Framing::Raw,
