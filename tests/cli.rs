@@ -94,3 +94,17 @@ fn clap_errors_keep_the_culprit_the_tip_and_the_possible_values() {
     );
     assert_one_line_error(&["--framing", "bogus"], "[possible values: line, raw]");
 }
+
+#[test]
+fn serving_line_counts_unix_sockets() {
+    let dir = std::env::temp_dir().join(format!("reactord-cli-serving-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("echo.sock");
+    let unix = format!("echo={}", path.display());
+    let server = ServerProcess::start(&["--tcp", "echo=127.0.0.1:0", "--unix", &unix], 2);
+    server.terminate();
+    let (status, stderr) = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("serving 2 sockets"), "{stderr}");
+}
