@@ -139,7 +139,8 @@ impl Reactor {
                 remove_socket_file(&source);
             }
         }
-        self.shutdown.drain_deadline = Some(now + drain);
+        // A huge drain timeout waits as long as it takes (no overflow panic).
+        self.shutdown.drain_deadline = Some(crate::config::saturating_deadline(now, drain));
         for (key, conn) in self.connections.iter_mut() {
             conn.begin_shutdown();
             self.yielded.push(token::connection(key, conn.generation));
@@ -176,11 +177,12 @@ impl Reactor {
     }
 }
 
-/// A Unix socket's file outlives the socket: remove it on a clean shutdown.
+/// A Unix socket's file outlives the socket: remove it on a clean shutdown,
+/// if the path still names the file this server bound.
 fn remove_socket_file(source: &Source) {
-    if let Source::UnixListener { binding, .. } | Source::UnixDatagram { binding, .. } = source {
-        if let Err(err) = std::fs::remove_file(&binding.path) {
-            log::warn!("cannot remove {}: {err}", binding.path.display());
-        }
+    if let Source::UnixListener { binding, file, .. } | Source::UnixDatagram { binding, file, .. } =
+        source
+    {
+        super::unix_path::remove_if_ours(&binding.path, *file);
     }
 }
