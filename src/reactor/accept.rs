@@ -220,7 +220,8 @@ impl Reactor {
         self.connections.insert(conn);
         self.stats.connections += 1;
         if protocol == Protocol::Chat {
-            self.rooms.join(listener, key);
+            let seat = self.rooms.join(listener, key, generation);
+            self.connections[key].seat = seat;
         }
         if let Some(idle) = self.limits.idle_timeout {
             self.timers.schedule(now + idle, key, generation);

@@ -55,4 +55,7 @@ pub struct Context<'a> {
     pub files: Option<&'a FilesRoot>,
     /// When this turn happens.
     pub moment: Moment,
+    /// Bytes a chat member may still say this turn: 0 while its room waits
+    /// for a slow member (see `room.rs`).
+    pub room_allowance: usize,
 }

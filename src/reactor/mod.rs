@@ -29,7 +29,9 @@
 //! - `connection.rs`: one stream connection's I/O; `outbox.rs` its unsent output;
 //!   `stream.rs` TCP or Unix; `context.rs` what the loop lends it.
 //! - `accept.rs`: accepting within `--max-conns` and surviving `EMFILE`.
-//! - `room.rs`: chat rooms, the one place output crosses connections.
+//! - `room.rs`: chat rooms, the one place output crosses connections: shared
+//!   messages, the slow-reader rule and backpressure; `fanout.rs` the loop's side.
+//! - `posted.rs`: the list of connections to serve again this turn, each at most once.
 //! - `guard.rs`: per-source limits (connections, connection rate, UDP reply budget).
 //! - `udp.rs`: datagrams. `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
 
@@ -37,8 +39,10 @@ mod accept;
 mod bind;
 mod connection;
 mod context;
+mod fanout;
 mod guard;
 mod outbox;
+mod posted;
 mod room;
 mod shutdown;
 mod source;
@@ -91,7 +95,8 @@ pub struct Reactor {
     rooms: room::Rooms,
     stats: Stats,
     published: StatsHandle,
-    /// Served again next turn: sources that used up their budget.
+    /// Served again this turn, each once (see `posted.rs`): sources that used
+    /// up their budget, chat members with new output.
     yielded: Vec<Token>,
     accept: accept::AcceptState,
     guard: guard::Guard,
@@ -118,7 +123,7 @@ impl Reactor {
         Ok(Reactor {
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
-            rooms: room::Rooms::new(sources.len()),
+            rooms: room::Rooms::new(sources.len(), config.limits.max_pending),
             sources: sources.into_iter().map(Some).collect(),
             connections: Slab::new(),
             next_generation: 0,
@@ -183,6 +188,8 @@ impl Reactor {
         loop {
             let now = Instant::now();
             self.fire_timers(now);
+            self.check_rooms(now);
+            self.deliver_rooms();
             if self.shutdown.drained(now, self.connections.len()) {
                 break;
             }
@@ -204,13 +211,13 @@ impl Reactor {
                     event.is_read_closed(),
                     event.is_error()
                 );
+                self.note_readiness(event);
                 self.dispatch(event.token(), now, wall);
             }
             self.events = events;
-            for token in mem::take(&mut self.yielded) {
-                log::trace!("serving {} again", token::Label(token));
-                self.dispatch(token, now, wall);
-            }
+            self.deliver_rooms();
+            self.serve_posted(now, wall);
+            self.deliver_rooms();
             self.published.publish(&self.stats);
         }
         Ok(self.finish())
@@ -252,13 +259,14 @@ impl Reactor {
             _ => return,
         };
         if outcome == Outcome::Yield {
-            self.yielded.push(token::source(index));
+            self.post(token::source(index));
         }
     }
 
     /// What a connection may use during its turn, borrowed field by field.
     fn context(&mut self, now: Instant, wall: SystemTime) -> (Context<'_>, &mut Slab<Connection>) {
         let cx = Context {
+            room_allowance: 0,
             registry: self.poll.registry(),
             scratch: &mut self.scratch,
             limits: &self.limits,
@@ -271,7 +279,12 @@ impl Reactor {
 
     fn handle_connection(&mut self, key: usize, generation: u32, now: Instant, wall: SystemTime) {
         let idle_timeout = self.limits.idle_timeout;
+        let room_allowance = match self.connections.get(key) {
+            Some(conn) if conn.seat != room::NO_SEAT => self.room_allowance(conn.listener),
+            _ => 0,
+        };
         let (mut cx, connections) = self.context(now, wall);
+        cx.room_allowance = room_allowance;
         let Some(conn) = connections
             .get_mut(key)
             .filter(|c| c.generation == generation)
@@ -289,12 +302,16 @@ impl Reactor {
         if let Some(deadline) = linger_deadline {
             self.timers.schedule(deadline, key, generation);
         }
+        // What it said goes to its room before any departure notice of its own.
+        self.collect_room(listener, Some(key));
         match outcome {
-            Outcome::Keep => {}
-            Outcome::Yield => self.yielded.push(token),
+            Outcome::Keep => self.judge_member(key, now),
+            Outcome::Yield => {
+                self.post(token);
+                self.judge_member(key, now);
+            }
             Outcome::Close(reason) => self.close(key, reason, Departure::Left),
         }
-        self.deliver_room(listener, Some(key));
     }
 
     /// Closes the connection in slot `key`, tells its room, and resumes
@@ -310,9 +327,9 @@ impl Reactor {
             token::Label(token::connection(key, conn.generation)),
             conn.peer
         );
-        self.rooms.leave(conn.listener, key);
+        self.leave_room(conn.listener, conn.seat);
         conn.depart(departure, &mut self.scratch);
-        self.deliver_room(conn.listener, None);
+        self.collect_room(conn.listener, None);
         self.resume_accepting_if_paused();
     }
 
@@ -345,11 +362,12 @@ impl Reactor {
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.yielded.is_empty() {
+        if !self.yielded.is_empty() || self.rooms.has_batch() {
             return Some(Duration::ZERO);
         }
         [
             self.timers.next_deadline(),
+            self.rooms.next_check(),
             self.accept.retry_at(),
             self.shutdown.deadline(),
         ]
