@@ -107,18 +107,18 @@ impl Reactor {
         let Some(conn) = self.connections.get(key).filter(|c| c.seat != NO_SEAT) else {
             return;
         };
-        let pending = conn.pending_output();
+        let (pending, held) = (conn.pending_output(), conn.held_output());
         // Kernel bytes count only once the kernel refused some: see room.rs.
         let backlog = match pending {
             0 => 0,
-            _ => conn.held_output() + conn.unsent_in_kernel(),
+            _ => held + conn.unsent_in_kernel(),
         };
         let (listener, generation) = (conn.listener, conn.generation);
         let (written, may_read) = (conn.written(), conn.may_read());
         let rule = self.rooms.rule;
         let room = &mut self.rooms.rooms[listener];
         let seat = &mut room.seats[conn.seat as usize];
-        let verdict = rule.judge(&mut seat.behind, backlog, written, now);
+        let verdict = rule.judge(&mut seat.behind, held, backlog, written, now);
         let over = pending > rule.gate;
         let mut opened = false;
         if over != seat.over_gate {

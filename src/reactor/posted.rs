@@ -6,6 +6,11 @@
 //! on the list", so posting twice is a no-op: a chat member that gets a
 //! thousand messages in one turn is served once, with one `writev`.
 //!
+//! At most `POSTED_PER_TURN` are served per turn; the rest wait for the next
+//! turn, after a poll that does not sleep. A room of 5,000 members gets a
+//! message to all of them over several turns, and a client beside it waits
+//! for a few hundred `writev`s, not for 5,000.
+//!
 //! Readiness is tracked next to it: a connection remembers whether a read
 //! may return data (a readable event came since its last `WouldBlock`), so a
 //! connection served only to flush output does not make a `read` that can
@@ -18,6 +23,9 @@ use mio::event::Event;
 use mio::Token;
 use std::mem;
 use std::time::{Instant, SystemTime};
+
+/// Posted sources served per turn before the loop polls again.
+const POSTED_PER_TURN: usize = 512;
 
 /// Puts the connection in slot `key` on the list unless it already is.
 pub(super) fn post_connection(conn: &mut Connection, key: usize, yielded: &mut Vec<Token>) {
@@ -62,9 +70,14 @@ impl Reactor {
         }
     }
 
-    /// Serves everything posted so far, each once.
+    /// Serves what was posted so far, each once, up to `POSTED_PER_TURN`;
+    /// the rest stay first in line for the next turn.
     pub(super) fn serve_posted(&mut self, now: Instant, wall: SystemTime) {
-        for token in mem::take(&mut self.yielded) {
+        let mut batch = mem::take(&mut self.yielded);
+        if batch.len() > POSTED_PER_TURN {
+            self.yielded = batch.split_off(POSTED_PER_TURN);
+        }
+        for token in batch {
             if let Target::Connection { key, generation } = token::target(token) {
                 match self
                     .connections

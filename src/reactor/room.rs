@@ -14,16 +14,19 @@
 //!
 //! # Who is "not reading"
 //!
-//! A member is judged only after a write to it was tried, on its *backlog*:
-//! the output the kernel refused (bytes and chunk bookkeeping) plus what the
-//! kernel still holds for it (`SIOCOUTQ`, counted only once a write was
-//! refused, so a member whose writes all succeed is never measured). One
-//! turn's burst, however large, is never a reason: nothing is judged before
-//! the kernel had its chance. The rule, after redis's
-//! `client-output-buffer-limit pubsub` (hard limit, soft limit for N seconds):
+//! A member is judged only after a write to it was tried. What counts is
+//! what the kernel refused: the output held for it here (bytes and chunk
+//! bookkeeping), and its *backlog*, that plus what the kernel still holds for
+//! it (`SIOCOUTQ`, asked only once a write was refused, so a member whose
+//! writes all succeed costs no extra system call). One turn's burst, however
+//! large, is never a reason: nothing is judged before the kernel had its
+//! chance. The rule, after redis's `client-output-buffer-limit pubsub` (a hard
+//! limit, and a soft limit for N seconds):
 //!
-//! - **hard:** a backlog over `HARD_FACTOR` x `--max-pending` (8 MiB by
-//!   default) drops the member at once;
+//! - **hard:** more than `HARD_FACTOR` x `--max-pending` (8 MiB by default)
+//!   held here drops the member at once. Kernel bytes are not counted here:
+//!   the kernel grows a socket's send buffer to several MiB for a reader
+//!   that is merely slow, and that is no reason to drop it;
 //! - **soft:** while the backlog stays over `--max-pending` (256 KiB), the
 //!   member must take at least `--max-pending` bytes every `SOFT_WINDOW`
 //!   (3 s), a floor of about 85 KiB/s; one that does not is dropped. A reader
@@ -38,7 +41,8 @@
 //! members moves at the pace of the slowest *reader*, the room holds at most
 //! about 1 MiB of messages plus one batch, and nobody is dropped for being
 //! slower than the paster. A member that stops reading holds the room for at
-//! most one `SOFT_WINDOW`.
+//! most two `SOFT_WINDOW`s: the one in which its kernel buffers were still
+//! taking bytes, and one in which it took nothing.
 //!
 //! # Towards rooms across reactors
 //!
@@ -103,16 +107,18 @@ impl SlowReaderRule {
         }
     }
 
-    /// Judges a member with `backlog` bytes held after a write attempt,
-    /// having had `written` bytes taken by the kernel over its life.
+    /// Judges a member after a write attempt: `held` bytes kept here,
+    /// `backlog` counting the kernel's too, `written` bytes taken by the
+    /// kernel over its life.
     pub(super) fn judge(
         &self,
         behind: &mut Option<Behind>,
+        held: usize,
         backlog: usize,
         written: u64,
         now: Instant,
     ) -> Verdict {
-        if backlog > self.hard {
+        if held > self.hard {
             return Verdict::NotReading;
         }
         if backlog <= self.soft {
@@ -230,7 +236,7 @@ mod tests {
         let mut behind = None;
         let now = Instant::now();
         assert_eq!(
-            rule().judge(&mut behind, 256 * KIB, 0, now),
+            rule().judge(&mut behind, 256 * KIB, 256 * KIB, 0, now),
             Verdict::Reading
         );
         assert!(behind.is_none());
@@ -242,9 +248,21 @@ mod tests {
         let now = Instant::now();
         let hard = 256 * KIB * HARD_FACTOR;
         assert_eq!(
-            rule().judge(&mut behind, hard + 1, 0, now),
+            rule().judge(&mut behind, hard + 1, hard + 1, 0, now),
             Verdict::NotReading
         );
+    }
+
+    #[test]
+    fn bytes_the_kernel_holds_count_for_the_soft_limit_not_the_hard_one() {
+        let rule = rule();
+        let mut behind = None;
+        let now = Instant::now();
+        let kernel = 256 * KIB * HARD_FACTOR * 2;
+        assert!(matches!(
+            rule.judge(&mut behind, 0, kernel, 0, now),
+            Verdict::Behind { fresh: true, .. }
+        ));
     }
 
     #[test]
@@ -255,7 +273,7 @@ mod tests {
         let mut written = 0;
         for second in 0..60 {
             let now = start + Duration::from_secs(second);
-            let verdict = rule.judge(&mut behind, 1024 * KIB, written, now);
+            let verdict = rule.judge(&mut behind, 1024 * KIB, 1024 * KIB, written, now);
             assert!(
                 matches!(verdict, Verdict::Behind { .. }),
                 "{second}s: {verdict:?}"
@@ -270,7 +288,7 @@ mod tests {
         let rule = rule();
         let mut behind = None;
         let start = Instant::now();
-        let first = rule.judge(&mut behind, 300 * KIB, 0, start);
+        let first = rule.judge(&mut behind, 300 * KIB, 300 * KIB, 0, start);
         assert_eq!(
             first,
             Verdict::Behind {
@@ -280,7 +298,7 @@ mod tests {
         );
         let during = start + SOFT_WINDOW / 2;
         assert_eq!(
-            rule.judge(&mut behind, 300 * KIB, 10, during),
+            rule.judge(&mut behind, 300 * KIB, 300 * KIB, 10, during),
             Verdict::Behind {
                 check_at: start + SOFT_WINDOW,
                 fresh: false
@@ -288,7 +306,7 @@ mod tests {
         );
         let after = start + SOFT_WINDOW;
         assert_eq!(
-            rule.judge(&mut behind, 300 * KIB, 10 * KIB as u64, after),
+            rule.judge(&mut behind, 300 * KIB, 300 * KIB, 10 * KIB as u64, after),
             Verdict::NotReading
         );
     }
@@ -298,14 +316,14 @@ mod tests {
         let rule = rule();
         let mut behind = None;
         let start = Instant::now();
-        rule.judge(&mut behind, 300 * KIB, 0, start);
+        rule.judge(&mut behind, 300 * KIB, 300 * KIB, 0, start);
         assert_eq!(
-            rule.judge(&mut behind, 0, 0, start + SOFT_WINDOW),
+            rule.judge(&mut behind, 0, 0, 0, start + SOFT_WINDOW),
             Verdict::Reading
         );
         let later = start + SOFT_WINDOW * 2;
         assert!(matches!(
-            rule.judge(&mut behind, 300 * KIB, 0, later),
+            rule.judge(&mut behind, 300 * KIB, 300 * KIB, 0, later),
             Verdict::Behind { fresh: true, .. }
         ));
     }
