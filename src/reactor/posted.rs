@@ -25,7 +25,7 @@ use std::mem;
 use std::time::{Instant, SystemTime};
 
 /// Posted sources served per turn before the loop polls again.
-const POSTED_PER_TURN: usize = 512;
+const POSTED_PER_TURN: usize = 64;
 
 /// Puts the connection in slot `key` on the list unless it already is.
 pub(super) fn post_connection(conn: &mut Connection, key: usize, yielded: &mut Vec<Token>) {
