@@ -130,7 +130,9 @@ impl Reactor {
                 opened = room.over_gate == 0;
             }
         }
-        if may_read && (room.over_gate > 0 || room.batch.len() >= self.limits.max_pending) {
+        let held_back = room.over_gate > 0 || room.batch.len() >= self.limits.max_pending;
+        if may_read && held_back && !seat.waiting {
+            seat.waiting = true;
             room.waiting.push((key, generation));
         }
         match verdict {
@@ -193,12 +195,16 @@ impl Reactor {
 
     /// The gate opened: serve again the senders it held back.
     fn post_waiting(&mut self, listener: usize) {
-        for (key, generation) in mem::take(&mut self.rooms.rooms[listener].waiting) {
+        let room = &mut self.rooms.rooms[listener];
+        for (key, generation) in mem::take(&mut room.waiting) {
             if let Some(conn) = self
                 .connections
                 .get_mut(key)
                 .filter(|c| c.generation == generation)
             {
+                if let Some(seat) = room.seats.get_mut(conn.seat as usize) {
+                    seat.waiting = false;
+                }
                 post_connection(conn, key, &mut self.yielded);
             }
         }

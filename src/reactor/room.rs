@@ -156,6 +156,8 @@ pub(super) struct Seat {
     pub(super) joined_at: usize,
     pub(super) behind: Option<Behind>,
     pub(super) over_gate: bool,
+    /// On the room's `waiting` list already.
+    pub(super) waiting: bool,
 }
 
 /// Bytes of the current batch said by one member (left out of its own copy).
@@ -206,6 +208,7 @@ impl Rooms {
             joined_at: room.batch.len(),
             behind: None,
             over_gate: false,
+            waiting: false,
         });
         (room.seats.len() - 1) as u32
     }
