@@ -251,7 +251,8 @@ impl Reactor {
         self.connections.insert(conn);
         self.stats.connections += 1;
         if protocol == Protocol::Chat {
-            self.rooms.join(listener, key);
+            let seat = self.rooms.join(listener, key, generation);
+            self.connections[key].seat = seat;
         }
         // A timeout too large to add to the clock means "never": no entry.
         if let Some(deadline) = self

@@ -57,4 +57,7 @@ pub struct Context<'a> {
     pub moment: Moment,
     /// The token of the connection being served, for its trace lines (`conn#3.17`).
     pub token: Token,
+    /// Bytes a chat member may still say this turn: 0 while its room waits
+    /// for a slow member (see `room.rs`).
+    pub room_allowance: usize,
 }
