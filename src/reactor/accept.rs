@@ -175,7 +175,13 @@ impl Reactor {
                         refuse(stream);
                     }
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    log::trace!(
+                        "{} accept WouldBlock: backlog drained",
+                        token::Label(token::source(index))
+                    );
+                    return;
+                }
                 // ECONNABORTED and the like concern one client that already left.
                 Err(err) if is_retryable(&err) => {
                     log::debug!(
@@ -239,7 +245,7 @@ impl Reactor {
             });
         }
         let mut conn = Connection::new(stream, peer, generation, listener, session, now);
-        let (mut cx, _) = self.context(now, wall);
+        let (mut cx, _) = self.context(token, now, wall);
         if let Err(err) = conn.open(token, &mut cx) {
             log::debug!(
                 "{} {}: could not start: {err}",
@@ -263,7 +269,8 @@ impl Reactor {
         self.connections.insert(conn);
         self.stats.connections += 1;
         if protocol == Protocol::Chat {
-            self.rooms.join(listener, key);
+            let seat = self.rooms.join(listener, key, generation);
+            self.connections[key].seat = seat;
         }
         // A timeout too large to add to the clock means "never": no entry.
         if let Some(deadline) = self

@@ -34,6 +34,8 @@ use mio::{Interest, Registry, Token};
 use std::io::{self, Read};
 use std::mem;
 use std::net::Shutdown;
+use std::ops::Range;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a closing connection waits for the peer's EOF before giving up.
@@ -67,6 +69,14 @@ pub struct Connection {
     pub generation: u32,
     /// Index of the listener that accepted it (its chat room).
     pub listener: usize,
+    /// Its seat in the chat room (`room::NO_SEAT` when not a member).
+    pub seat: u32,
+    /// Already on the loop's list of connections to serve again this turn
+    /// (nginx's `ev->posted`): posting it twice is a no-op.
+    pub posted: bool,
+    /// The socket may have input: no read has met `WouldBlock` since the last
+    /// readable event. A connection served only to flush skips the read.
+    may_read: bool,
     session: Session,
     /// Read but not yet used: the session's output budget ran out.
     input: Vec<u8>,
@@ -102,6 +112,14 @@ fn would_block(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::WouldBlock
 }
 
+/// One trace line per write that moved bytes or left some behind (the
+/// kernel's buffer was full: the rest waits in the outbox for a writable event).
+fn trace_write(token: Token, taken: usize, left: usize) {
+    if taken > 0 || left > 0 {
+        log::trace!("{} write: {taken} bytes taken, {left} left", Label(token));
+    }
+}
+
 impl Connection {
     /// Wraps an accepted stream.
     pub fn new(
@@ -117,6 +135,9 @@ impl Connection {
             peer,
             generation,
             listener,
+            seat: super::room::NO_SEAT,
+            posted: false,
+            may_read: true,
             session,
             input: Vec::new(),
             outbox: Outbox::default(),
@@ -131,6 +152,31 @@ impl Connection {
     /// Output bytes waiting for the kernel.
     pub fn pending_output(&self) -> usize {
         self.outbox.pending()
+    }
+
+    /// Memory its unsent output holds (bytes and chunk bookkeeping).
+    pub fn held_output(&self) -> usize {
+        self.outbox.held()
+    }
+
+    /// Bytes the kernel has taken from this connection so far.
+    pub fn written(&self) -> u64 {
+        self.outbox.written()
+    }
+
+    /// Bytes written to the socket that the kernel still holds (`SIOCOUTQ`).
+    pub fn unsent_in_kernel(&self) -> usize {
+        self.stream.unsent_in_kernel().unwrap_or(0)
+    }
+
+    /// A readable (or hang-up, or error) event arrived: the next turn reads.
+    pub fn mark_readable(&mut self) {
+        self.may_read = true;
+    }
+
+    /// True while a read might return bytes (or EOF) rather than `WouldBlock`.
+    pub fn may_read(&self) -> bool {
+        self.may_read && !self.peer_eof && self.phase == Phase::Open
     }
 
     /// True once the write side is shut and the connection only waits for EOF.
@@ -155,6 +201,7 @@ impl Connection {
         );
         cx.registry
             .register(&mut self.stream, token, Interest::READABLE)?;
+        log::trace!("{} registered, interest READABLE", Label(token));
         if self.session.on_connect(cx.moment.wall, &mut cx.scratch.out) == Action::Close {
             self.phase = Phase::Closing;
         }
@@ -169,10 +216,10 @@ impl Connection {
         }
     }
 
-    /// Bytes for this connection from elsewhere (a chat room), behind what is pending.
-    pub fn queue(&mut self, bytes: &[u8]) {
+    /// A chat message's `range` for this connection, shared, behind what is pending.
+    pub fn queue_shared(&mut self, message: &Arc<[u8]>, range: Range<usize>) {
         if self.phase != Phase::Lingering {
-            self.outbox.queue(bytes);
+            self.outbox.queue_shared(message, range);
         }
     }
 
@@ -217,7 +264,9 @@ impl Connection {
         let mut read_drained = false;
         loop {
             // What the kernel will not take now waits for a writable event.
-            if self.outbox.flush(&mut self.stream, cx.stats)? > 0 {
+            let flushed = self.outbox.flush(&mut self.stream, cx.stats)?;
+            trace_write(cx.token, flushed, self.pending_output());
+            if flushed > 0 {
                 self.last_active = now;
             }
             match self.phase {
@@ -231,10 +280,18 @@ impl Connection {
                 Phase::Closing if self.pending_output() == 0 => {
                     // Every reply is in the kernel: FIN after the last byte.
                     let _ = self.stream.shutdown(Shutdown::Write);
+                    log::trace!(
+                        "{} all output sent: shut down our write side (FIN)",
+                        Label(cx.token)
+                    );
                     if self.peer_eof {
                         return Ok(Outcome::Close("done"));
                     }
                     self.phase = Phase::Lingering;
+                    log::trace!(
+                        "{} lingering: discarding input until the peer's EOF",
+                        Label(cx.token)
+                    );
                     // Lingering reads move no useful bytes: the clock stops here.
                     self.last_active = now;
                     continue;
@@ -243,10 +300,12 @@ impl Connection {
                 Phase::Open => {}
             }
             if self.budget(cx) == 0 {
-                // Backpressure: read nothing more until the output drains
-                // (for chat: until the reactor has delivered the room's messages).
-                let room_full = self.session.is_broadcast();
-                return Ok(if room_full {
+                // Backpressure: read nothing more until the output drains. For
+                // chat: until the room has delivered this turn's lines (then
+                // serve it again), or until the room's slowest member catches
+                // up (the room posts it then; see `room.rs`).
+                let delivered_soon = self.session.is_broadcast() && !cx.scratch.room.is_empty();
+                return Ok(if delivered_soon {
                     Outcome::Yield
                 } else {
                     Outcome::Keep
@@ -274,15 +333,22 @@ impl Connection {
                 self.emit(cx)?;
                 continue;
             }
-            let more_to_read = !self.peer_eof && !read_drained;
+            let more_to_read = !self.peer_eof && !read_drained && self.may_read;
             let can_produce = self.session.wants_to_produce() && self.pending_output() == 0;
             if moved >= cx.limits.turn_bytes && (more_to_read || can_produce) {
                 return Ok(Outcome::Yield);
             }
             if more_to_read {
                 match self.stream.read(&mut cx.scratch.read) {
-                    Ok(0) => self.peer_eof = true,
+                    Ok(0) => {
+                        log::trace!(
+                            "{} read 0 bytes: the peer shut its write side (half-close)",
+                            Label(cx.token)
+                        );
+                        self.peer_eof = true
+                    }
                     Ok(n) => {
+                        log::trace!("{} read {n} bytes", Label(cx.token));
                         moved += n;
                         cx.stats.bytes_in += n as u64;
                         let answered = cx.stats.messages;
@@ -299,7 +365,11 @@ impl Connection {
                             self.input.extend_from_slice(&cx.scratch.read[used..n]);
                         }
                     }
-                    Err(err) if would_block(&err) => read_drained = true,
+                    Err(err) if would_block(&err) => {
+                        log::trace!("{} read WouldBlock: drained", Label(cx.token));
+                        read_drained = true;
+                        self.may_read = false;
+                    }
                     Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                     Err(err) => return Err(err),
                 }
@@ -322,12 +392,10 @@ impl Connection {
 
     /// How many more output bytes this connection may produce now.
     fn budget(&self, cx: &Context<'_>) -> usize {
-        let held = if self.session.is_broadcast() {
-            cx.scratch.room.len()
-        } else {
-            self.pending_output()
-        };
-        cx.limits.max_pending.saturating_sub(held)
+        if self.session.is_broadcast() {
+            return cx.room_allowance.saturating_sub(cx.scratch.room.len());
+        }
+        cx.limits.max_pending.saturating_sub(self.pending_output())
     }
 
     /// Hands input to the session within the output budget and emits the replies.
@@ -352,13 +420,16 @@ impl Connection {
     fn emit(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         if self.session.is_broadcast() {
             cx.scratch.room.append(&mut cx.scratch.out);
-            return Ok(());
+            // What is for the sender alone (`error: line too long`) goes to it.
+            if !self.session.take_reply_to_sender(&mut cx.scratch.out) {
+                return Ok(());
+            }
         }
-        if self
+        let sent = self
             .outbox
-            .send(&mut self.stream, &mut cx.scratch.out, cx.stats)?
-            > 0
-        {
+            .send(&mut self.stream, &mut cx.scratch.out, cx.stats)?;
+        trace_write(cx.token, sent, self.pending_output());
+        if sent > 0 {
             self.last_active = cx.moment.now;
         }
         Ok(())
@@ -407,7 +478,9 @@ impl Connection {
     fn discard_input(&mut self, cx: &mut Context<'_>) -> io::Result<Outcome> {
         let mut moved = 0;
         while moved < cx.limits.turn_bytes.max(1) {
-            match self.stream.read(&mut cx.scratch.read) {
+            let read = self.stream.read(&mut cx.scratch.read);
+            log::trace!("{} read to discard: {read:?}", Label(cx.token));
+            match read {
                 Ok(0) => return Ok(Outcome::Close("done")),
                 Ok(n) => {
                     moved += n;
@@ -431,6 +504,7 @@ impl Connection {
                 Interest::READABLE
             };
             registry.reregister(&mut self.stream, token, interest)?;
+            log::trace!("{} interest now {interest:?}", Label(token));
             self.write_interest = want_write;
         }
         Ok(())

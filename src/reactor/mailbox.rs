@@ -81,15 +81,13 @@ impl Mailbox {
         }
     }
 
-    /// True when there are siblings to post to.
-    pub(super) fn has_siblings(&self) -> bool {
-        !self.siblings.is_empty()
-    }
-
-    /// Posts `mail` to every sibling.
-    pub(super) fn post_to_siblings(&self, mail: &Mail) {
+    /// Posts a room's message to every sibling (a reference count each, no copy).
+    pub(super) fn post_room(&self, listener: usize, message: &Arc<[u8]>) {
         for sibling in &self.siblings {
-            sibling.post(mail.clone());
+            sibling.post(Mail::Room {
+                listener,
+                message: Arc::clone(message),
+            });
         }
     }
 }
