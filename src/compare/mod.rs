@@ -235,9 +235,12 @@ fn scale(
         reactord: options.reactord,
         tokio: options.tokio,
     };
+    // Read before the run: the load generator pins this process to its half
+    // of the CPUs, and the machine's core count would then read as that half.
+    let machine = Machine::detect();
     let cases = cores::run(&scaling_options, |line| eprintln!("{line}"))?;
     let scaling = cores::Scaling {
-        machine: Machine::detect(),
+        machine,
         plan,
         duration_secs: scaling_options.duration.as_secs_f64(),
         rounds: scaling_options.rounds,
