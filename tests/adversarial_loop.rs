@@ -299,7 +299,8 @@ fn one_address_cannot_take_every_slot() {
         .set_read_timeout(Some(Duration::from_secs(3)))
         .unwrap();
     assert_eq!(read_line(&mut other), b"Welcome!\n");
-    std::thread::sleep(Duration::from_millis(200));
+    // Probe round trips while the attacker holds its slots (a wait, not a fixed sleep).
+    probe.wait_for_trips(3);
     let latencies = probe.finish();
     latencies.assert_served(3, Duration::from_secs(3));
     drop(held);
