@@ -37,7 +37,7 @@ mod accept;
 mod bind;
 mod connection;
 mod context;
-mod guard;
+pub(crate) mod guard;
 mod outbox;
 mod room;
 mod shutdown;

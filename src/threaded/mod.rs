@@ -47,7 +47,12 @@
 //!   builds more output than that.
 //! - `--max-conns`: the registry of live connections is also a counting
 //!   semaphore; at the cap an accept thread waits for a connection to end.
-//! - `--idle-timeout`: the socket's read and write timeouts.
+//! - `--idle-timeout`: the socket's read and write timeouts, shortened so
+//!   that only whole messages count as progress, as in the reactor (see
+//!   [`limits`]).
+//! - `--max-conns-per-ip`, `--conn-rate-per-ip`, `--udp-budget`,
+//!   `--udp-window`, `--udp-allow-low-ports`: the reactor's own per-source
+//!   guard, shared by every thread behind a mutex (see [`limits`]).
 //! - a failed thread spawn is logged and closes that one connection.
 //!
 //! # Shutdown
@@ -69,6 +74,7 @@
 //! the kernel. A client that has finished sending gets every reply, then EOF.
 //! The reactor, which never blocks, has no such gap.
 
+pub mod limits;
 mod live;
 mod tcp;
 mod udp;
@@ -206,6 +212,7 @@ impl ThreadedServer {
     /// and the server shuts down at once.
     pub fn run(self) -> Stats {
         let shared = Arc::clone(&self.shutdown.shared);
+        let guard = limits::SharedGuard::new(&self.limits);
         let mut threads = Vec::with_capacity(self.sockets.len());
         for (binding, socket) in self.sockets {
             let service = tcp::Service {
@@ -213,6 +220,7 @@ impl ThreadedServer {
                 framing: self.framing,
                 limits: self.limits,
                 files: self.files.clone(),
+                guard: guard.clone(),
             };
             match spawn_listener(service, socket, &shared) {
                 Ok(handle) => threads.push((binding, handle)),
@@ -252,7 +260,9 @@ fn spawn_listener(
         thread::Builder::new().name(format!("{} {}", binding.transport, binding.protocol));
     match socket {
         Socket::Tcp(listener) => builder.spawn(move || tcp::accept_loop(listener, service, shared)),
-        Socket::Udp(socket) => builder.spawn(move || udp::serve(socket, binding, shared)),
+        Socket::Udp(socket) => {
+            builder.spawn(move || udp::serve(socket, binding, &service.guard, shared))
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! UDP: one thread per socket, answering each datagram in turn.
 
+use super::limits::SharedGuard;
 use super::live::Shared;
 use super::{Stats, READ_BUFFER};
 use crate::config::Binding;
@@ -18,7 +19,7 @@ pub(super) const UDP_POLL: Duration = Duration::from_millis(500);
 ///
 /// `send_to` blocks if the socket's send buffer is full (the reactor drops the
 /// reply instead); on loopback that does not happen in practice.
-pub(super) fn serve(socket: UdpSocket, binding: Binding, shared: Arc<Shared>) {
+pub(super) fn serve(socket: UdpSocket, binding: Binding, guard: &SharedGuard, shared: Arc<Shared>) {
     let mut stats = Stats::default();
     if let Err(err) = socket.set_read_timeout(Some(UDP_POLL)) {
         log::warn!("{binding}: cannot set a read timeout, shutdown may wait for a datagram: {err}");
@@ -55,6 +56,9 @@ pub(super) fn serve(socket: UdpSocket, binding: Binding, shared: Arc<Shared>) {
             continue;
         }
         stats.messages += 1;
+        if !guard.allow_reply(peer, out.len(), &mut stats) {
+            continue; // a low source port, or over its budget: counted by the guard
+        }
         match socket.send_to(&out, peer) {
             Ok(sent) => {
                 stats.udp_out += 1;
