@@ -95,7 +95,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
     init_logging(args.log_level());
     let sockets = args.tcp.len() + args.udp.len() + args.unix.len() + args.unixgram.len();
     let config = args.config(default_max_conns(sockets.max(16)));
-    let mut reactor = match Reactor::bind(&config) {
+    let mut reactor = match Reactor::bind_with(&config, args.reuse_port) {
         Ok(reactor) => reactor,
         Err(err) => {
             eprintln!("error: {err}");
@@ -121,6 +121,12 @@ fn serve_threaded(args: &ServeArgs) -> ExitCode {
     init_logging(args.log_level());
     if !args.unix.is_empty() || !args.unixgram.is_empty() {
         eprintln!("error: the threaded baseline serves TCP and UDP only, not Unix sockets");
+        return ExitCode::FAILURE;
+    }
+    if args.reuse_port {
+        // Its shutdown wakes each blocking accept by connecting to its own
+        // port, which another process's listener might answer instead.
+        eprintln!("error: --reuse-port is for `reactord serve`; the threaded baseline refuses it");
         return ExitCode::FAILURE;
     }
     let mut config = args.config(default_max_conns(args.tcp.len() + args.udp.len()));

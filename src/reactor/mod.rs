@@ -101,6 +101,12 @@ pub struct Reactor {
 impl Reactor {
     /// Binds every socket in `config` and prepares the loop; nothing is served until [`run`](Self::run).
     pub fn bind(config: &ServerConfig) -> Result<Reactor, StartError> {
+        Reactor::bind_with(config, false)
+    }
+
+    /// Like [`bind`](Self::bind), with `SO_REUSEPORT` on TCP and UDP sockets
+    /// when `reuse_port`, so that other processes may serve the same ports.
+    pub fn bind_with(config: &ServerConfig, reuse_port: bool) -> Result<Reactor, StartError> {
         let files = match &config.files_root {
             Some(dir) => Some(FilesRoot::new(dir).map_err(|err| {
                 StartError::Config(format!("--files-root {}: {err}", dir.display()))
@@ -109,7 +115,7 @@ impl Reactor {
         };
         let poll = Poll::new().map_err(StartError::Poll)?;
         let waker = Waker::new(poll.registry(), token::WAKER).map_err(StartError::Poll)?;
-        let mut sources = bind::open_sources(config)?;
+        let mut sources = bind::open_sources(config, reuse_port)?;
         for (index, source) in sources.iter_mut().enumerate() {
             source
                 .register(poll.registry(), token::source(index))
