@@ -12,7 +12,7 @@
 //!   here. We instead retry after [`FD_RETRY`], or sooner when a connection
 //!   closes and frees a descriptor, and warn at most once per [`FD_WARNING_EVERY`].
 
-use super::connection::{Connection, Peer};
+use super::connection::{Connection, Peer, Readiness};
 use super::source::Source;
 use super::stream::Stream;
 use super::{token, Reactor};
@@ -205,7 +205,7 @@ impl Reactor {
             self.timers.schedule(now + idle, key, generation);
         }
         // Data may have arrived with the handshake, and a greeting may be pending.
-        self.handle_connection(key, generation, now, wall);
+        self.handle_connection(key, generation, Readiness::NONE, now, wall);
     }
 
     /// After a connection closes: if accepting had stopped, start again.

@@ -18,6 +18,27 @@
 //! unread input makes the kernel send RST, which can destroy replies the
 //! client has not read yet. So after the last reply the server shuts its
 //! write side and reads and discards until the client closes too.
+//!
+//! # The fewest syscalls per message
+//!
+//! - **Registered once.** The socket is registered for readable *and*
+//!   writable when it opens and never re-registered: with edge-triggered
+//!   epoll (and kqueue's `EV_CLEAR`), a writable event comes only after the
+//!   send buffer was full and drained, so leaving write interest on costs
+//!   nothing while replies fit, and saves two `epoll_ctl` calls each time
+//!   they do not. Closing the descriptor removes it from the poll.
+//! - **The short-read rule.** A `read` that returns fewer bytes than the
+//!   buffer holds means the socket's receive queue was empty at that moment,
+//!   and on epoll and kqueue any byte that arrives later raises a new
+//!   readable edge. So the connection remembers it is drained ([`Readiness`])
+//!   and skips the `read` that would only return `WouldBlock`: one `recv` per
+//!   message instead of two. Tokio does the same (`poll_evented.rs`).
+//! - **read-closed is sticky.** When an event says the peer's FIN has
+//!   arrived, that edge will not come again, so the short-read rule is off
+//!   for the rest of the connection's life and reading goes on until it sees
+//!   end-of-file: a FIN that arrived together with the last data is never
+//!   missed.
+//! - A writable-only event on a drained connection reads nothing at all.
 
 use super::context::{Context, Scratch};
 use super::outbox::Outbox;
@@ -42,6 +63,31 @@ enum Phase {
     Open,
     Closing,
     Lingering,
+}
+
+/// What an event said about a connection's socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    /// Input (or an error, which a read reports) may be waiting.
+    pub readable: bool,
+    /// The peer's FIN has arrived.
+    pub read_closed: bool,
+}
+
+impl Readiness {
+    /// Served without an event (after accept, a yield, a chat delivery): nothing new is known.
+    pub const NONE: Readiness = Readiness {
+        readable: false,
+        read_closed: false,
+    };
+
+    /// What `event` says.
+    pub fn of(event: &mio::event::Event) -> Readiness {
+        Readiness {
+            readable: event.is_readable() || event.is_error(),
+            read_closed: event.is_read_closed(),
+        }
+    }
 }
 
 /// What the reactor should do with a connection after serving it.
@@ -72,7 +118,11 @@ pub struct Connection {
     phase: Phase,
     peer_eof: bool,
     eof_delivered: bool,
-    write_interest: bool,
+    /// Whether the socket may hold unread input (set by readable events,
+    /// cleared by `WouldBlock` or a short read; see the module docs).
+    may_read: bool,
+    /// Whether an event reported the peer's FIN: read until end-of-file from now on.
+    read_closed: bool,
     /// Last time a whole message arrived or reply bytes left (the idle timer
     /// counts from here); once lingering, when lingering began.
     pub last_active: Instant,
@@ -121,7 +171,8 @@ impl Connection {
             phase: Phase::Open,
             peer_eof: false,
             eof_delivered: false,
-            write_interest: false,
+            may_read: false,
+            read_closed: false,
             last_active: now,
         }
     }
@@ -150,8 +201,12 @@ impl Connection {
             cx.scratch.out.is_empty(),
             "another source left output in the scratch buffer"
         );
-        cx.registry
-            .register(&mut self.stream, token, Interest::READABLE)?;
+        // Once, for both directions: see "Registered once" in the module docs.
+        cx.registry.register(
+            &mut self.stream,
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
         if self.session.on_connect(cx.moment.wall, &mut cx.scratch.out) == Action::Close {
             self.phase = Phase::Closing;
         }
@@ -182,9 +237,12 @@ impl Connection {
         scratch.out.clear();
     }
 
-    /// Does all the I/O this connection can do now. Safe to call at any time:
-    /// a spurious wake-up just meets `WouldBlock`.
-    pub fn drive(&mut self, token: Token, cx: &mut Context<'_>) -> Outcome {
+    /// Does all the I/O this connection can do now, given what its event said
+    /// (`Readiness::NONE` when it is served without one). Safe to call at any
+    /// time: a spurious wake-up just meets `WouldBlock`.
+    pub fn drive(&mut self, token: Token, readiness: Readiness, cx: &mut Context<'_>) -> Outcome {
+        self.may_read |= readiness.readable || readiness.read_closed;
+        self.read_closed |= readiness.read_closed;
         let outcome = match self.serve(cx) {
             Ok(outcome) => outcome,
             Err(err) => {
@@ -198,20 +256,12 @@ impl Connection {
                 }
             }
         };
-        if let Outcome::Close(_) = outcome {
-            return outcome;
-        }
-        if let Err(err) = self.update_interest(token, cx.registry) {
-            log::warn!("{} {}: cannot reregister: {err}", Label(token), self.peer);
-            return Outcome::Close("cannot reregister");
-        }
         outcome
     }
 
     fn serve(&mut self, cx: &mut Context<'_>) -> io::Result<Outcome> {
         let now = cx.moment.now;
         let mut turns = 0;
-        let mut read_drained = false;
         loop {
             // What the kernel will not take now waits for a writable event.
             if self.outbox.flush(&mut self.stream, cx.stats)? > 0 {
@@ -268,11 +318,15 @@ impl Connection {
             if turns == TURN_BUDGET {
                 return Ok(Outcome::Yield);
             }
-            if !self.peer_eof && !read_drained {
+            if !self.peer_eof && self.may_read {
                 match self.stream.read(&mut cx.scratch.read) {
                     Ok(0) => self.peer_eof = true,
                     Ok(n) => {
                         turns += 1;
+                        // The short-read rule (module docs): drained, unless a FIN is pending.
+                        if n < cx.scratch.read.len() && !self.read_closed {
+                            self.may_read = false;
+                        }
                         cx.stats.bytes_in += n as u64;
                         let answered = cx.stats.messages;
                         let read = mem::take(&mut cx.scratch.read);
@@ -288,7 +342,7 @@ impl Connection {
                             self.input.extend_from_slice(&cx.scratch.read[used..n]);
                         }
                     }
-                    Err(err) if would_block(&err) => read_drained = true,
+                    Err(err) if would_block(&err) => self.may_read = false,
                     Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                     Err(err) => return Err(err),
                 }
@@ -388,21 +442,6 @@ impl Connection {
             }
         }
         Ok(Outcome::Yield)
-    }
-
-    /// Asks for writable events only while output is queued.
-    fn update_interest(&mut self, token: Token, registry: &Registry) -> io::Result<()> {
-        let want_write = self.pending_output() > 0;
-        if want_write != self.write_interest {
-            let interest = if want_write {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            registry.reregister(&mut self.stream, token, interest)?;
-            self.write_interest = want_write;
-        }
-        Ok(())
     }
 
     /// Removes the socket from the poll; dropping the connection then closes it.

@@ -56,7 +56,7 @@ use crate::config::{Binding, Limits, ServerConfig, UnixBinding};
 use crate::files::FilesRoot;
 use crate::protocol::chat::Departure;
 use crate::protocol::Framing;
-use connection::{Connection, Outcome, Peer};
+use connection::{Connection, Outcome, Peer, Readiness};
 use context::{Context, Moment, Scratch};
 use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
@@ -210,25 +210,25 @@ impl Reactor {
                     event.is_read_closed(),
                     event.is_error()
                 );
-                self.dispatch(event.token(), now, wall);
+                self.dispatch(event.token(), Readiness::of(event), now, wall);
             }
             self.events = events;
             for token in mem::take(&mut self.yielded) {
                 log::trace!("serving {} again", token::Label(token));
-                self.dispatch(token, now, wall);
+                self.dispatch(token, Readiness::NONE, now, wall);
             }
             self.published.publish(&self.stats);
         }
         Ok(self.finish())
     }
 
-    fn dispatch(&mut self, token: Token, now: Instant, wall: SystemTime) {
+    fn dispatch(&mut self, token: Token, readiness: Readiness, now: Instant, wall: SystemTime) {
         match token::target(token) {
             Target::Waker => self.handle_wake(now),
             Target::Signals => self.handle_signals(now),
             Target::Source(index) => self.handle_source(index, now, wall),
             Target::Connection { key, generation } => {
-                self.handle_connection(key, generation, now, wall)
+                self.handle_connection(key, generation, readiness, now, wall)
             }
         }
     }
@@ -275,7 +275,14 @@ impl Reactor {
         (cx, &mut self.connections)
     }
 
-    fn handle_connection(&mut self, key: usize, generation: u32, now: Instant, wall: SystemTime) {
+    fn handle_connection(
+        &mut self,
+        key: usize,
+        generation: u32,
+        readiness: Readiness,
+        now: Instant,
+        wall: SystemTime,
+    ) {
         let idle_timeout = self.limits.idle_timeout;
         let (mut cx, connections) = self.context(now, wall);
         let Some(conn) = connections
@@ -287,7 +294,7 @@ impl Reactor {
         };
         let token = token::connection(key, generation);
         let was_lingering = conn.is_lingering();
-        let outcome = conn.drive(token, &mut cx);
+        let outcome = conn.drive(token, readiness, &mut cx);
         let listener = conn.listener;
         let linger_deadline = (!was_lingering && conn.is_lingering())
             .then(|| conn.deadline(idle_timeout))
