@@ -102,12 +102,15 @@ pub struct DesignResult {
 }
 
 impl DesignResult {
-    /// Whether any figure's rounds spread more than the noise threshold.
+    /// Whether the figures this case is about spread more than the noise threshold:
+    /// rate and CPU per operation, or for `hold` (a handful of operations) the RSS per connection.
     pub fn noisy(&self) -> bool {
-        [self.rate, self.cpu_us_per_op]
-            .iter()
-            .flatten()
-            .any(Stat::noisy)
+        let figures = if self.median.report.hold.is_some() {
+            vec![self.rss_per_conn]
+        } else {
+            vec![self.rate, self.cpu_us_per_op]
+        };
+        figures.iter().flatten().any(Stat::noisy)
     }
 }
 

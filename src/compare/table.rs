@@ -271,8 +271,8 @@ fn summary(cases: &[CaseResult]) -> String {
     } else {
         let _ = writeln!(
             out,
-            "- **Noisy** (rate or CPU per operation spread more than {:.0}% over the rounds; \
-             rerun before quoting): {}.",
+            "- **Noisy** (rate or CPU per operation, for hold RSS per connection, spread more \
+             than {:.0}% over the rounds; rerun before quoting): {}.",
             NOISY * 100.0,
             noisy.join(", ")
         );

@@ -6,14 +6,14 @@
 //!
 //! - **Per-source limits** (`--max-conns-per-ip`, `--conn-rate-per-ip`,
 //!   `--udp-budget`, `--udp-window`, `--udp-allow-low-ports`): the reactor's
-//!   own [`Guard`], behind a mutex shared by every accept and UDP thread. A
+//!   own `Guard`, behind a mutex shared by every accept and UDP thread. A
 //!   refused connection is reset at once (SO_LINGER 0), as in the reactor.
 //!   The lock is taken once per accepted connection, once when it closes, and
 //!   once per UDP reply; it is never held across a system call.
 //! - **The idle timeout** counts whole messages: a connection that completes
 //!   no message and takes no reply for `--idle-timeout` is closed, even if it
 //!   trickles a byte at a time (the slowloris). A socket read timeout alone
-//!   would restart at every byte, so [`IdleClock`] shortens the timeout to
+//!   would restart at every byte, so `IdleClock` shortens the timeout to
 //!   what is left whenever a read makes no progress, and restores it after
 //!   one that does. The fast path (every read completes a message) costs no
 //!   extra system call.

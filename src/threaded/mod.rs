@@ -49,10 +49,10 @@
 //!   semaphore; at the cap an accept thread waits for a connection to end.
 //! - `--idle-timeout`: the socket's read and write timeouts, shortened so
 //!   that only whole messages count as progress, as in the reactor (see
-//!   [`limits`]).
+//!   `limits.rs`).
 //! - `--max-conns-per-ip`, `--conn-rate-per-ip`, `--udp-budget`,
 //!   `--udp-window`, `--udp-allow-low-ports`: the reactor's own per-source
-//!   guard, shared by every thread behind a mutex (see [`limits`]).
+//!   guard, shared by every thread behind a mutex (see `limits.rs`).
 //! - a failed thread spawn is logged and closes that one connection.
 //!
 //! # Shutdown
@@ -74,7 +74,7 @@
 //! the kernel. A client that has finished sending gets every reply, then EOF.
 //! The reactor, which never blocks, has no such gap.
 
-pub mod limits;
+mod limits;
 mod live;
 mod tcp;
 mod udp;
