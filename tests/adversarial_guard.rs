@@ -180,7 +180,11 @@ fn udp_replies_are_capped_per_source_and_never_sent_to_low_ports() {
     assert!(stats.udp_over_budget > 0, "{stats}");
     assert_eq!(
         stats.udp_in,
-        stats.udp_out + stats.udp_dropped + stats.udp_over_budget + stats.udp_low_port,
+        stats.udp_out
+            + stats.udp_dropped
+            + stats.udp_over_budget
+            + stats.udp_low_port
+            + stats.udp_own_port,
         "every datagram is answered or counted: {stats}"
     );
     eprintln!(

@@ -79,6 +79,8 @@ struct Extra {
     producer: Option<Producer>,
     /// A file name waiting for the driver to open it.
     file_request: Option<Vec<u8>>,
+    /// The file stream ended on a read error, not at its end.
+    read_failed: bool,
 }
 
 impl Session {
@@ -303,8 +305,15 @@ impl Session {
                 true
             }
             // A read error cannot be reported in the middle of a byte stream:
-            // like the end of the file, it ends the connection.
-            Some(Producer::Reader(reader)) => matches!(read_into(reader, out, out_limit), Ok(true)),
+            // it ends the connection, and `stream_cut_short` tells the driver
+            // to end it with a reset rather than a FIN that would look complete.
+            Some(Producer::Reader(reader)) => match read_into(reader, out, out_limit) {
+                Ok(more) => more,
+                Err(_) => {
+                    state.extra().read_failed = true;
+                    false
+                }
+            },
         };
         if !more {
             state.extra().producer = None;
@@ -312,6 +321,17 @@ impl Session {
             return Action::Close;
         }
         Action::Continue
+    }
+
+    /// True when a file stream has not reached its end: it failed to read,
+    /// or it is still going while the connection is being closed (shutdown).
+    ///
+    /// The driver ends such a connection with a reset (`SO_LINGER` 0), not a
+    /// FIN: a FIN after a truncated file is indistinguishable from the whole file.
+    pub fn stream_cut_short(&self) -> bool {
+        self.state.extra.as_ref().is_some_and(|extra| {
+            extra.read_failed || matches!(extra.producer, Some(Producer::Reader(_)))
+        })
     }
 
     /// The file name the client asked for, once, for the driver to open.
@@ -613,6 +633,41 @@ mod tests {
         assert_eq!(out, [7u8; 4]);
         assert_eq!(session.poll_output(&mut out, 100), Action::Close);
         assert_eq!(out, [7u8; 10]);
+    }
+
+    /// A reader that gives some bytes, then fails (a disk error mid-file).
+    struct FailsAfter(usize);
+
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::other("EIO"));
+            }
+            let n = self.0.min(buf.len());
+            self.0 -= n;
+            buf[..n].fill(1);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_file_stream_that_fails_or_is_interrupted_is_cut_short_one_that_ends_is_not() {
+        let mut out = Vec::new();
+        let mut whole = Session::new(Protocol::Files, Framing::Line, 64);
+        whole.start_stream(Box::new(std::io::Cursor::new(vec![7u8; 10])));
+        assert!(whole.stream_cut_short(), "not yet at its end");
+        assert_eq!(whole.poll_output(&mut out, 100), Action::Close);
+        assert!(!whole.stream_cut_short());
+        let mut failing = Session::new(Protocol::Files, Framing::Line, 64);
+        failing.start_stream(Box::new(FailsAfter(5)));
+        out.clear();
+        assert_eq!(failing.poll_output(&mut out, 100), Action::Close);
+        assert!(failing.stream_cut_short());
+        let chargen = Session::new(Protocol::Chargen, Framing::Line, 64);
+        assert!(
+            !chargen.stream_cut_short(),
+            "chargen never ends: never cut short"
+        );
     }
 
     #[test]

@@ -269,6 +269,12 @@ impl Connection {
             }
             match self.phase {
                 Phase::Lingering => return self.discard_input(cx),
+                Phase::Closing if self.session.stream_cut_short() => {
+                    // A read error or a shutdown mid-file: a FIN would make the
+                    // truncated file look complete, so the client gets a reset.
+                    self.stream.abort_on_close();
+                    return Ok(Outcome::Close("file stream cut short"));
+                }
                 Phase::Closing if self.pending_output() == 0 => {
                     // Every reply is in the kernel: FIN after the last byte.
                     let _ = self.stream.shutdown(Shutdown::Write);

@@ -31,6 +31,7 @@
 //! - `accept.rs`: accepting within `--max-conns` and surviving `EMFILE`.
 //! - `room.rs`: chat rooms, the one place output crosses connections.
 //! - `guard.rs`: per-source limits (connections, connection rate, UDP reply budget).
+//! - `unix_path.rs`: which socket file is ours, and where a Unix datagram reply may go.
 //! - `udp.rs`: datagrams. `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
 
 mod accept;
@@ -47,6 +48,7 @@ mod stream;
 mod timers;
 pub mod token;
 mod udp;
+mod unix_path;
 
 pub use shutdown::ShutdownHandle;
 pub use source::StartError;
@@ -116,6 +118,10 @@ impl Reactor {
         let poll = Poll::new().map_err(StartError::Poll)?;
         let waker = Waker::new(poll.registry(), token::WAKER).map_err(StartError::Poll)?;
         let mut sources = bind::open_sources(config, reuse_port)?;
+        let mut guard = guard::Guard::new(&config.limits);
+        guard.set_own_sockets(guard::OwnSockets::new(
+            sources.iter().filter_map(Source::udp_addr),
+        ));
         for (index, source) in sources.iter_mut().enumerate() {
             source
                 .register(poll.registry(), token::source(index))
@@ -137,7 +143,7 @@ impl Reactor {
             published: StatsHandle::default(),
             yielded: Vec::new(),
             accept: accept::AcceptState::default(),
-            guard: guard::Guard::new(&config.limits),
+            guard,
             shutdown: shutdown::ShutdownState::new(
                 Arc::new(waker),
                 Arc::new(AtomicBool::new(false)),
@@ -250,7 +256,9 @@ impl Reactor {
                     wall,
                 )
             }
-            Some(Some(Source::UnixDatagram { socket, binding })) => {
+            Some(Some(Source::UnixDatagram {
+                socket, binding, ..
+            })) => {
                 let protocol = binding.protocol;
                 udp::serve_unixgram(socket, protocol, &mut self.scratch, &mut self.stats, wall)
             }

@@ -176,11 +176,12 @@ impl Reactor {
     }
 }
 
-/// A Unix socket's file outlives the socket: remove it on a clean shutdown.
+/// A Unix socket's file outlives the socket: remove it on a clean shutdown,
+/// if the path still names the file this server bound.
 fn remove_socket_file(source: &Source) {
-    if let Source::UnixListener { binding, .. } | Source::UnixDatagram { binding, .. } = source {
-        if let Err(err) = std::fs::remove_file(&binding.path) {
-            log::warn!("cannot remove {}: {err}", binding.path.display());
-        }
+    if let Source::UnixListener { binding, file, .. } | Source::UnixDatagram { binding, file, .. } =
+        source
+    {
+        super::unix_path::remove_if_ours(&binding.path, *file);
     }
 }

@@ -1,5 +1,6 @@
 //! The sockets the loop listens on, and what can go wrong opening them.
 
+use super::unix_path::FileId;
 use crate::config::{Binding, UnixBinding};
 use crate::protocol::Protocol;
 use mio::event::Source as _;
@@ -22,10 +23,13 @@ pub(super) enum Source {
     UnixListener {
         socket: UnixListener,
         binding: UnixBinding,
+        /// The socket file as bound: removed at shutdown only if still this one.
+        file: Option<FileId>,
     },
     UnixDatagram {
         socket: UnixDatagram,
         binding: UnixBinding,
+        file: Option<FileId>,
     },
 }
 
@@ -37,6 +41,14 @@ impl Source {
             Source::UnixListener { binding, .. } | Source::UnixDatagram { binding, .. } => {
                 binding.protocol
             }
+        }
+    }
+
+    /// The address of a UDP socket (for the guard's own-port rule).
+    pub(super) fn udp_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Source::Udp { binding, .. } => Some(binding.addr),
+            _ => None,
         }
     }
 

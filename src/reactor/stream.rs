@@ -9,6 +9,7 @@ use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
+use std::time::Duration;
 
 /// A stream connection of either family.
 #[derive(Debug)]
@@ -25,6 +26,18 @@ impl Stream {
         match self {
             Stream::Tcp(stream) => stream.shutdown(how),
             Stream::Unix(stream) => stream.shutdown(how),
+        }
+    }
+
+    /// Makes the coming close a reset (TCP `SO_LINGER` 0) instead of a FIN, so
+    /// the client sees an error and not a clean end of a truncated stream.
+    ///
+    /// A Unix stream socket has no reset: its peer sees end-of-file either way.
+    pub fn abort_on_close(&self) {
+        if let Stream::Tcp(stream) = self {
+            if let Err(err) = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO)) {
+                log::debug!("cannot set SO_LINGER 0: {err}");
+            }
         }
     }
 }

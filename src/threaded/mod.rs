@@ -54,6 +54,12 @@
 //!   `--udp-window`, `--udp-allow-low-ports`: the reactor's own per-source
 //!   guard, shared by every thread behind a mutex (see `limits.rs`).
 //! - a failed thread spawn is logged and closes that one connection.
+//! - UDP: no reply to one of this server's own UDP ports on this host (the
+//!   reactor's own-port rule, shared code), so a forged datagram cannot start
+//!   a reflection loop; then the per-source guard above, as in the reactor.
+//! - files: opened through the same [`FilesRoot`] as the reactor (beneath the
+//!   root descriptor, never blocking, regular files only); a download cut
+//!   short by shutdown or a read error ends with a reset, not a FIN.
 //!
 //! # Shutdown
 //!
@@ -86,6 +92,7 @@ use crate::config::{Binding, Limits, ServerConfig, Transport};
 use crate::files::FilesRoot;
 use crate::net::{self, SocketOptions};
 use crate::protocol::{Framing, Protocol};
+use crate::reactor::guard::OwnSockets;
 use live::Shared;
 use std::fmt;
 use std::io;
@@ -218,6 +225,13 @@ impl ThreadedServer {
         let shared = Arc::clone(&self.shutdown.shared);
         let guard = limits::SharedGuard::new(&self.limits);
         let mut threads = Vec::with_capacity(self.sockets.len());
+        // No UDP reply ever goes to one of our own UDP ports on this host (reflection loops).
+        let own = Arc::new(OwnSockets::new(
+            self.sockets
+                .iter()
+                .filter(|(binding, _)| binding.transport == Transport::Udp)
+                .map(|(binding, _)| binding.addr),
+        ));
         for (binding, socket) in self.sockets {
             let service = tcp::Service {
                 binding,
@@ -226,7 +240,7 @@ impl ThreadedServer {
                 files: self.files.clone(),
                 guard: guard.clone(),
             };
-            match spawn_listener(service, socket, &shared) {
+            match spawn_listener(service, socket, &shared, &own) {
                 Ok(handle) => threads.push((binding, handle)),
                 Err(err) => {
                     log::error!("{binding}: cannot start its thread: {err}");
@@ -257,6 +271,7 @@ fn spawn_listener(
     service: tcp::Service,
     socket: Socket,
     shared: &Arc<Shared>,
+    own: &Arc<OwnSockets>,
 ) -> io::Result<JoinHandle<()>> {
     let shared = Arc::clone(shared);
     let binding = service.binding;
@@ -265,7 +280,8 @@ fn spawn_listener(
     match socket {
         Socket::Tcp(listener) => builder.spawn(move || tcp::accept_loop(listener, service, shared)),
         Socket::Udp(socket) => {
-            builder.spawn(move || udp::serve(socket, binding, &service.guard, shared))
+            let own = Arc::clone(own);
+            builder.spawn(move || udp::serve(socket, binding, &service.guard, shared, &own))
         }
     }
 }
