@@ -44,6 +44,14 @@ fn bad_flag_is_named() {
 }
 
 #[test]
+fn out_of_range_numbers_are_one_line_errors() {
+    assert_one_line_error(&["--sndbuf", "100"], "--sndbuf");
+    assert_one_line_error(&["--max-line", "0"], "--max-line");
+    assert_one_line_error(&["--conn-rate-per-ip", "2000000"], "2000000");
+    assert_one_line_error(&["--max-conns-per-ip", "99999999999"], "99999999999");
+}
+
+#[test]
 fn address_in_use_is_named() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();

@@ -24,6 +24,8 @@ pub(super) fn open_sources(
     reuse_port: bool,
 ) -> Result<Vec<Source>, StartError> {
     let options = SocketOptions::nonblocking(reuse_port);
+    // Accepted TCP sockets inherit the listener's send buffer size.
+    let tcp_options = options.with_send_buffer(config.limits.sndbuf);
     let needs_root = config
         .bindings
         .iter()
@@ -42,7 +44,7 @@ pub(super) fn open_sources(
         };
         let source = match binding.transport {
             Transport::Tcp => {
-                let socket = net::tcp_listener(binding.addr, options).map_err(failed)?;
+                let socket = net::tcp_listener(binding.addr, tcp_options).map_err(failed)?;
                 let socket = TcpListener::from_std(socket);
                 let addr = socket.local_addr().map_err(failed)?;
                 let binding = crate::config::Binding { addr, ..*binding };

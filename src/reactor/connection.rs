@@ -14,6 +14,11 @@
 //! Lingering --(peer EOF, or linger deadline)--> closed
 //! ```
 //!
+//! While closing, input is still read and thrown away: a client that writes
+//! all its requests before it reads a reply (a pipelined batch ending in
+//! `exit`, then more) would otherwise fill our receive window while we wait
+//! for it to read, and both sides would wait for the idle timeout.
+//!
 //! Lingering, as nginx does it, matters: closing a socket that still has
 //! unread input makes the kernel send RST, which can destroy replies the
 //! client has not read yet. So after the last reply the server shuts its
@@ -54,9 +59,6 @@ use std::time::{Duration, Instant};
 
 /// How long a closing connection waits for the peer's EOF before giving up.
 pub const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Reads (or produced batches) per turn before the connection yields to others.
-const TURN_BUDGET: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -187,11 +189,12 @@ impl Connection {
         self.phase == Phase::Lingering
     }
 
-    /// When the timer should look at this connection next.
+    /// When the timer should look at this connection next; `None` for never
+    /// (no idle timeout, or one too large to add to the clock).
     pub fn deadline(&self, idle_timeout: Option<Duration>) -> Option<Instant> {
         match self.phase {
-            Phase::Lingering => Some(self.last_active + LINGER_TIMEOUT),
-            _ => idle_timeout.map(|idle| self.last_active + idle),
+            Phase::Lingering => self.last_active.checked_add(LINGER_TIMEOUT),
+            _ => idle_timeout.and_then(|idle| self.last_active.checked_add(idle)),
         }
     }
 
@@ -261,7 +264,7 @@ impl Connection {
 
     fn serve(&mut self, cx: &mut Context<'_>) -> io::Result<Outcome> {
         let now = cx.moment.now;
-        let mut turns = 0;
+        let mut moved = 0;
         loop {
             // What the kernel will not take now waits for a writable event.
             if self.outbox.flush(&mut self.stream, cx.stats)? > 0 {
@@ -286,7 +289,7 @@ impl Connection {
                     self.last_active = now;
                     continue;
                 }
-                Phase::Closing => return Ok(Outcome::Keep),
+                Phase::Closing => return self.discard_while_flushing(cx),
                 Phase::Open => {}
             }
             if self.budget(cx) == 0 {
@@ -321,14 +324,16 @@ impl Connection {
                 self.emit(cx)?;
                 continue;
             }
-            if turns == TURN_BUDGET {
+            let more_to_read = !self.peer_eof && self.may_read;
+            let can_produce = self.session.wants_to_produce() && self.pending_output() == 0;
+            if moved >= cx.limits.turn_bytes && (more_to_read || can_produce) {
                 return Ok(Outcome::Yield);
             }
-            if !self.peer_eof && self.may_read {
+            if more_to_read {
                 match self.stream.read(&mut cx.scratch.read) {
                     Ok(0) => self.peer_eof = true,
                     Ok(n) => {
-                        turns += 1;
+                        moved += n;
                         // The short-read rule (module docs): drained, unless a FIN is pending.
                         if n < cx.scratch.read.len() && !self.read_closed {
                             self.may_read = false;
@@ -356,12 +361,12 @@ impl Connection {
             }
             // Input is drained: stream output of the session's own (chargen, a
             // file), one batch each time the socket has taken everything.
-            if self.session.wants_to_produce() && self.pending_output() == 0 {
-                turns += 1;
-                let batch = cx.limits.max_pending.min(cx.scratch.read.len());
+            if can_produce {
+                let batch = cx.limits.max_pending.min(cx.limits.turn_bytes).max(1);
                 if self.session.poll_output(&mut cx.scratch.out, batch) == Action::Close {
                     self.phase = Phase::Closing;
                 }
+                moved += cx.scratch.out.len().max(1);
                 self.emit(cx)?;
                 continue;
             }
@@ -436,12 +441,32 @@ impl Connection {
         }
     }
 
-    /// Lingering: read and throw away until EOF (then close) or `WouldBlock`.
+    /// Closing with replies still queued: keep reading (and dropping) input,
+    /// so a client blocked writing to us can finish and start reading.
+    fn discard_while_flushing(&mut self, cx: &mut Context<'_>) -> io::Result<Outcome> {
+        if self.peer_eof {
+            return Ok(Outcome::Keep);
+        }
+        match self.discard_input(cx)? {
+            // EOF: nothing more to read; the replies still go out, then FIN.
+            Outcome::Close(_) => {
+                self.peer_eof = true;
+                Ok(Outcome::Keep)
+            }
+            outcome => Ok(outcome),
+        }
+    }
+
+    /// Read and throw away until EOF (`Close`), `WouldBlock` (`Keep`) or the turn's budget (`Yield`).
     fn discard_input(&mut self, cx: &mut Context<'_>) -> io::Result<Outcome> {
-        for _ in 0..TURN_BUDGET {
+        let mut moved = 0;
+        while moved < cx.limits.turn_bytes.max(1) {
             match self.stream.read(&mut cx.scratch.read) {
                 Ok(0) => return Ok(Outcome::Close("done")),
-                Ok(n) => cx.stats.bytes_in += n as u64,
+                Ok(n) => {
+                    moved += n;
+                    cx.stats.bytes_in += n as u64;
+                }
                 Err(err) if would_block(&err) => return Ok(Outcome::Keep),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(err),

@@ -15,6 +15,18 @@
 //!   server's UDP ports on an address of this host (see `own.rs`): a spoofed
 //!   datagram from the server's own address would otherwise start a loop.
 //!
+//! **Loopback is exempt by default.** Every client on 127.0.0.0/8 or `::1`
+//! is this machine: the limits protect an open port from strangers, and on
+//! loopback they would only break local tests and benchmarks (1,000
+//! connections from one benchmark would meet 744 resets). `--limit-loopback`
+//! (`Limits::limit_loopback`) applies them to loopback too. The low-port UDP
+//! rule is not a per-source limit: it holds for every source.
+//!
+//! **No source takes every slot.** The per-source connection cap is at most a
+//! quarter of `--max-conns` ([`Limits::effective_max_conns_per_ip`]): with a
+//! low open-file limit, `--max-conns` can fall below `--max-conns-per-ip`, and
+//! one address could otherwise hold every slot until its connections idle out.
+//!
 //! A source is an IPv4 address, or an IPv6 /64 (one subscriber usually owns a
 //! whole /64, so counting single IPv6 addresses would be no limit at all).
 //!
@@ -96,6 +108,16 @@ impl<K: Copy + Eq + Hash, V> BoundedTable<K, V> {
     }
 }
 
+/// Whether `ip` is this machine's loopback: 127.0.0.0/8, `::1`, or IPv4-mapped 127.0.0.0/8.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
 /// New connections a source may still open now, refilled at the configured rate.
 #[derive(Debug)]
 struct Bucket {
@@ -158,8 +180,16 @@ impl Guard {
         self.own = own;
     }
 
+    /// Whether the per-source limits skip `ip` (loopback, unless `limit_loopback`).
+    fn exempt(&self, ip: IpAddr) -> bool {
+        !self.limits.limit_loopback && is_loopback(ip)
+    }
+
     /// Whether a connection from `peer` may be served; if so it is counted until [`release`](Self::release).
     pub fn admit(&mut self, peer: SocketAddr, now: Instant, stats: &mut Stats) -> bool {
+        if self.exempt(peer.ip()) {
+            return true;
+        }
         let source = Source::of(peer.ip());
         let rate = f64::from(self.limits.conn_rate_per_ip);
         if rate > 0.0 {
@@ -182,12 +212,15 @@ impl Guard {
             bucket.tokens -= 1.0;
         }
         let open = self.open.entry(source).or_insert(0);
-        if self.limits.max_conns_per_ip > 0 && *open >= self.limits.max_conns_per_ip {
+        let limit = self.limits.effective_max_conns_per_ip();
+        if limit > 0 && *open >= limit {
             stats.refused_per_ip += 1;
-            let limit = self.limits.max_conns_per_ip;
             self.log.refused(
                 now,
-                format_args!("refused {peer}: at --max-conns-per-ip {limit}"),
+                format_args!(
+                    "refused {peer}: at {limit} connections per source \
+                     (--max-conns-per-ip, at most --max-conns / 4)"
+                ),
             );
             return false;
         }
@@ -197,6 +230,9 @@ impl Guard {
 
     /// A connection admitted from `peer` has closed.
     pub fn release(&mut self, peer: SocketAddr) {
+        if self.exempt(peer.ip()) {
+            return; // Never counted by `admit`.
+        }
         let source = Source::of(peer.ip());
         if let Some(open) = self.open.get_mut(&source) {
             *open -= 1;
@@ -231,7 +267,7 @@ impl Guard {
             return false;
         }
         let limit = self.limits.udp_budget;
-        if limit == 0 {
+        if limit == 0 || self.exempt(peer.ip()) {
             return true;
         }
         let window = self.limits.udp_window;

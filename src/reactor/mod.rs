@@ -13,7 +13,9 @@
 //!   accepts until `WouldBlock`, reads until `WouldBlock`, writes until
 //!   `WouldBlock`. A source that stops early for fairness (it used its turn's
 //!   budget) is put on the `yielded` list and served again next turn with a
-//!   zero poll timeout; one busy client can never starve the others.
+//!   zero poll timeout; one busy client can never starve the others. Only a
+//!   few yielded sources are served per turn, oldest first, so new events
+//!   (a quiet client's request) are polled for between them.
 //! - **Interrupted is not an error.** `EINTR` is retried.
 //! - **Stale events are normal.** Closing a connection in the middle of a
 //!   batch leaves its later events in the batch; the token's generation (see
@@ -72,6 +74,8 @@ use token::Target;
 
 /// One read, and the largest UDP datagram, fits in this many bytes.
 const READ_SIZE: usize = 64 * 1024;
+/// Sources served again per turn from the `yielded` list before the next `poll`.
+const YIELDED_PER_TURN: usize = 16;
 /// Events taken from the kernel per `poll` call.
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -95,6 +99,8 @@ pub struct Reactor {
     published: StatsHandle,
     /// Served again next turn: sources that used up their budget.
     yielded: Vec<Token>,
+    /// The part of `yielded` being served this turn (kept to reuse its memory).
+    serving: Vec<Token>,
     accept: accept::AcceptState,
     guard: guard::Guard,
     shutdown: shutdown::ShutdownState,
@@ -142,6 +148,7 @@ impl Reactor {
             stats: Stats::default(),
             published: StatsHandle::default(),
             yielded: Vec::new(),
+            serving: Vec::new(),
             accept: accept::AcceptState::default(),
             guard,
             shutdown: shutdown::ShutdownState::new(
@@ -219,13 +226,28 @@ impl Reactor {
                 self.dispatch(event.token(), Readiness::of(event), now, wall);
             }
             self.events = events;
-            for token in mem::take(&mut self.yielded) {
-                log::trace!("serving {} again", token::Label(token));
-                self.dispatch(token, Readiness::NONE, now, wall);
-            }
+            self.serve_yielded(now, wall);
             self.published.publish(&self.stats);
         }
         Ok(self.finish())
+    }
+
+    /// Serves the oldest [`YIELDED_PER_TURN`] sources that used up their
+    /// budget; the rest, and any that yield again, wait behind them.
+    ///
+    /// Serving only a few before polling again is what keeps a quiet client
+    /// fast beside many busy ones: its event is looked at after at most this
+    /// many turn budgets, not after one budget per busy connection.
+    fn serve_yielded(&mut self, now: Instant, wall: SystemTime) {
+        let due = self.yielded.len().min(YIELDED_PER_TURN);
+        let mut serving = mem::take(&mut self.serving);
+        serving.extend(self.yielded.drain(..due));
+        for &token in &serving {
+            log::trace!("serving {} again", token::Label(token));
+            self.dispatch(token, Readiness::NONE, now, wall);
+        }
+        serving.clear();
+        self.serving = serving;
     }
 
     fn dispatch(&mut self, token: Token, readiness: Readiness, now: Instant, wall: SystemTime) {
@@ -332,6 +354,12 @@ impl Reactor {
             conn.peer
         );
         self.rooms.leave(conn.listener, key);
+        let connections = &self.connections;
+        self.timers.compact(connections.len(), |key, generation| {
+            connections
+                .get(key)
+                .is_some_and(|c| c.generation == generation)
+        });
         conn.depart(departure, &mut self.scratch);
         self.deliver_room(conn.listener, None);
         self.resume_accepting_if_paused();

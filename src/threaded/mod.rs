@@ -182,8 +182,9 @@ impl ThreadedServer {
             let (socket, addr) = match binding.transport {
                 Transport::Tcp => {
                     // Same backlog and options as the reactor: a fair baseline.
-                    let listener = net::tcp_listener(binding.addr, SocketOptions::blocking(false))
-                        .map_err(fail)?;
+                    let options =
+                        SocketOptions::blocking(false).with_send_buffer(config.limits.sndbuf);
+                    let listener = net::tcp_listener(binding.addr, options).map_err(fail)?;
                     let addr = listener.local_addr().map_err(fail)?;
                     (Socket::Tcp(listener), addr)
                 }

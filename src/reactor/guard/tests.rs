@@ -172,3 +172,55 @@ proptest! {
         prop_assert_eq!(table.map.len(), table.order.len());
     }
 }
+
+#[test]
+fn loopback_is_exempt_unless_asked_and_low_ports_stay_refused() {
+    let mut stats = Stats::default();
+    let now = Instant::now();
+    let mut guard = Guard::new(&limits(1, 1, 10));
+    for peer in [
+        "127.0.0.1:5000",
+        "127.9.9.9:5000",
+        "[::1]:5000",
+        "[::ffff:127.0.0.2]:5000",
+    ] {
+        for _ in 0..3 {
+            assert!(guard.admit(addr(peer), now, &mut stats), "{peer}");
+            assert!(
+                guard.allow_reply(addr(peer), 100, now, &mut stats),
+                "{peer}"
+            );
+        }
+        assert!(!guard.allow_reply(addr(&peer.replace("5000", "53")), 1, now, &mut stats));
+        guard.release(addr(peer));
+    }
+    assert_eq!(
+        guard.table_sizes(),
+        (0, 0, 0),
+        "exempt sources cost no entries"
+    );
+    assert!(guard.admit(addr("10.0.0.1:1"), now, &mut stats));
+    assert!(!guard.admit(addr("10.0.0.1:2"), now, &mut stats));
+
+    let mut limited = Guard::new(&Limits {
+        limit_loopback: true,
+        ..limits(1, 0, 10)
+    });
+    assert!(limited.admit(addr("127.0.0.1:1"), now, &mut stats));
+    assert!(!limited.admit(addr("[::ffff:127.0.0.1]:2"), now, &mut stats));
+    assert!(!limited.allow_reply(addr("[::1]:5000"), 11, now, &mut stats));
+}
+
+#[test]
+fn one_source_holds_at_most_a_quarter_of_max_conns() {
+    let mut guard = Guard::new(&Limits {
+        max_conns: 8,
+        ..limits(256, 0, 0)
+    });
+    let mut stats = Stats::default();
+    let now = Instant::now();
+    assert!(guard.admit(addr("10.0.0.1:1"), now, &mut stats));
+    assert!(guard.admit(addr("10.0.0.1:2"), now, &mut stats));
+    assert!(!guard.admit(addr("10.0.0.1:3"), now, &mut stats));
+    assert!(guard.admit(addr("10.0.0.2:1"), now, &mut stats));
+}
