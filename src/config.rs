@@ -91,7 +91,7 @@ impl Binding {
 
 /// The port each protocol uses by default: 7000 plus the classic inetd port
 /// where it is free (echo 7, discard 9, chargen 19, time 37), 9999 for hello
-/// (the seeds' port), and neighbours for the rest.
+/// (the tutorials' port), and neighbours for the rest.
 pub fn default_port(protocol: Protocol) -> u16 {
     match protocol {
         Protocol::Echo => 7007,

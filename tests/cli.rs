@@ -87,3 +87,32 @@ fn listening_lines_name_every_socket_with_its_real_port() {
     let (status, _) = server.wait();
     assert!(status.success());
 }
+
+#[test]
+fn clap_errors_keep_the_culprit_the_tip_and_the_possible_values() {
+    // Clap's own text, joined into one line: nothing it said about the culprit is cut.
+    assert_one_line_error(&["bench", "echo"], "<ADDR>");
+    assert_one_line_error(
+        &["--framin", "raw"],
+        "a similar argument exists: '--framing'",
+    );
+    assert_one_line_error(
+        &["--tpc", "echo=127.0.0.1:0"],
+        "a similar argument exists: '--tcp'",
+    );
+    assert_one_line_error(&["--framing", "bogus"], "[possible values: line, raw]");
+}
+
+#[test]
+fn serving_line_counts_unix_sockets() {
+    let dir = std::env::temp_dir().join(format!("reactord-cli-serving-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("echo.sock");
+    let unix = format!("echo={}", path.display());
+    let server = ServerProcess::start(&["--tcp", "echo=127.0.0.1:0", "--unix", &unix], 2);
+    server.terminate();
+    let (status, stderr) = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("serving 2 sockets"), "{stderr}");
+}

@@ -5,6 +5,7 @@ use super::line::{LineFramer, LineTooLong, LINE_TOO_LONG};
 use super::{chargen, daytime, echo, files, hello, time, timestamp, Action, Framing, Protocol};
 use std::fmt;
 use std::io::{self, Read};
+use std::mem;
 use std::time::SystemTime;
 
 /// How far one call to [`Session::on_bytes`] got.
@@ -65,6 +66,8 @@ struct State {
     framing: Framing,
     closing: bool,
     file_requested: bool,
+    /// chat: a line was too long; the error is for the sender, not the room.
+    error_for_sender: bool,
     /// What only chat, chargen and files need, boxed: tens of thousands of
     /// idle echo sessions should not each carry room for it.
     extra: Option<Box<Extra>>,
@@ -93,6 +96,7 @@ impl Session {
                 framing,
                 closing: false,
                 file_requested: false,
+                error_for_sender: false,
                 extra: None,
             },
         }
@@ -125,6 +129,17 @@ impl Session {
     /// True when this session's output is for the rest of its room, not for its own peer.
     pub fn is_broadcast(&self) -> bool {
         self.state.protocol == Protocol::Chat
+    }
+
+    /// For a broadcasting session (chat): appends what is for the sender
+    /// alone, not the room (the `error: line too long` before it closes).
+    /// Returns whether it appended anything.
+    pub fn take_reply_to_sender(&mut self, out: &mut Vec<u8>) -> bool {
+        if !mem::take(&mut self.state.error_for_sender) {
+            return false;
+        }
+        out.extend_from_slice(LINE_TOO_LONG);
+        true
     }
 
     /// Called once when the connection is established: a greeting, the time, a join notice.
@@ -220,7 +235,12 @@ impl Session {
                 }
                 Ok(None) => consumed = input.len(),
                 Err(LineTooLong) => {
-                    out.extend_from_slice(LINE_TOO_LONG);
+                    if self.is_broadcast() {
+                        // `out` is the room's: the error waits for take_reply_to_sender.
+                        self.state.error_for_sender = true;
+                    } else {
+                        out.extend_from_slice(LINE_TOO_LONG);
+                    }
                     self.state.closing = true;
                 }
             }
@@ -487,7 +507,7 @@ mod tests {
     }
 
     #[test]
-    fn hello_raw_framing_is_the_seeds_protocol() {
+    fn hello_raw_framing_is_the_tutorials_protocol() {
         let got = drive(
             Protocol::Hello,
             Framing::Raw,
@@ -617,6 +637,22 @@ mod tests {
             out,
             b"* 10.0.0.1:5 joined\n10.0.0.1:5: hi\n10.0.0.1:5: there\n* 10.0.0.1:5 dropped (not reading)\n"
         );
+    }
+
+    #[test]
+    fn a_chat_line_too_long_is_for_the_sender_not_the_room() {
+        let mut session = Session::new(Protocol::Chat, Framing::Line, 4).with_peer("10.0.0.1:5");
+        let mut room = Vec::new();
+        let progress = session.on_bytes(b"ok\nfar too long\n", now(), &mut room, 1 << 20);
+        assert_eq!(progress.action, Action::Close);
+        assert_eq!(
+            room, b"10.0.0.1:5: ok\n",
+            "the room hears only the good line"
+        );
+        let mut own = Vec::new();
+        assert!(session.take_reply_to_sender(&mut own));
+        assert_eq!(own, LINE_TOO_LONG);
+        assert!(!session.take_reply_to_sender(&mut own), "said once");
     }
 
     #[test]

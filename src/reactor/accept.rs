@@ -19,7 +19,7 @@
 //!   never simply dropped, because under edge-triggering no new event would
 //!   come for the clients already waiting in the backlog.
 
-use super::connection::{Connection, Peer, Readiness};
+use super::connection::{Connection, Peer};
 use super::source::Source;
 use super::stream::Stream;
 use super::{token, Reactor};
@@ -159,7 +159,13 @@ impl Reactor {
                         refuse(stream);
                     }
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    log::trace!(
+                        "{} accept WouldBlock: backlog drained",
+                        token::Label(token::source(index))
+                    );
+                    return;
+                }
                 // ECONNABORTED and the like concern one client that already left.
                 Err(err) if is_retryable(&err) => {
                     log::debug!(
@@ -222,7 +228,7 @@ impl Reactor {
             });
         }
         let mut conn = Connection::new(stream, peer, generation, listener, session, now);
-        let (mut cx, _) = self.context(now, wall);
+        let (mut cx, _) = self.context(token, now, wall);
         if let Err(err) = conn.open(token, &mut cx) {
             log::debug!(
                 "{} {}: could not start: {err}",
@@ -245,7 +251,8 @@ impl Reactor {
         self.connections.insert(conn);
         self.stats.connections += 1;
         if protocol == Protocol::Chat {
-            self.rooms.join(listener, key);
+            let seat = self.rooms.join(listener, key, generation);
+            self.connections[key].seat = seat;
         }
         // A timeout too large to add to the clock means "never": no entry.
         if let Some(deadline) = self
@@ -256,7 +263,7 @@ impl Reactor {
             self.timers.schedule(deadline, key, generation);
         }
         // Data may have arrived with the handshake, and a greeting may be pending.
-        self.handle_connection(key, generation, Readiness::NONE, now, wall);
+        self.handle_connection(key, generation, now, wall);
     }
 
     /// After a connection closes: if accepting had stopped, start again.

@@ -35,15 +35,14 @@
 //! - **The short-read rule.** A `read` that returns fewer bytes than the
 //!   buffer holds means the socket's receive queue was empty at that moment,
 //!   and on epoll and kqueue any byte that arrives later raises a new
-//!   readable edge. So the connection remembers it is drained ([`Readiness`])
-//!   and skips the `read` that would only return `WouldBlock`: one `recv` per
+//!   readable edge. So the connection marks itself drained (`may_read`) and
+//!   skips the `read` that would only return `WouldBlock`: one `recv` per
 //!   message instead of two. Tokio does the same (`poll_evented.rs`).
 //! - **read-closed is sticky.** When an event says the peer's FIN has
 //!   arrived, that edge will not come again, so the short-read rule is off
 //!   for the rest of the connection's life and reading goes on until it sees
 //!   end-of-file: a FIN that arrived together with the last data is never
 //!   missed.
-//! - A writable-only event on a drained connection reads nothing at all.
 
 use super::context::{Context, Scratch};
 use super::outbox::Outbox;
@@ -55,6 +54,8 @@ use mio::{Interest, Registry, Token};
 use std::io::{self, Read};
 use std::mem;
 use std::net::Shutdown;
+use std::ops::Range;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a closing connection waits for the peer's EOF before giving up.
@@ -65,31 +66,6 @@ enum Phase {
     Open,
     Closing,
     Lingering,
-}
-
-/// What an event said about a connection's socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Readiness {
-    /// Input (or an error, which a read reports) may be waiting.
-    pub readable: bool,
-    /// The peer's FIN has arrived.
-    pub read_closed: bool,
-}
-
-impl Readiness {
-    /// Served without an event (after accept, a yield, a chat delivery): nothing new is known.
-    pub const NONE: Readiness = Readiness {
-        readable: false,
-        read_closed: false,
-    };
-
-    /// What `event` says.
-    pub fn of(event: &mio::event::Event) -> Readiness {
-        Readiness {
-            readable: event.is_readable() || event.is_error(),
-            read_closed: event.is_read_closed(),
-        }
-    }
 }
 
 /// What the reactor should do with a connection after serving it.
@@ -113,6 +89,14 @@ pub struct Connection {
     pub generation: u32,
     /// Index of the listener that accepted it (its chat room).
     pub listener: usize,
+    /// Its seat in the chat room (`room::NO_SEAT` when not a member).
+    pub seat: u32,
+    /// Already on the loop's list of connections to serve again this turn
+    /// (nginx's `ev->posted`): posting it twice is a no-op.
+    pub posted: bool,
+    /// The socket may have input: no read has met `WouldBlock` since the last
+    /// readable event. A connection served only to flush skips the read.
+    may_read: bool,
     session: Session,
     /// Read but not yet used: the session's output budget ran out.
     input: Vec<u8>,
@@ -120,10 +104,8 @@ pub struct Connection {
     phase: Phase,
     peer_eof: bool,
     eof_delivered: bool,
-    /// Whether the socket may hold unread input (set by readable events,
-    /// cleared by `WouldBlock` or a short read; see the module docs).
-    may_read: bool,
-    /// Whether an event reported the peer's FIN: read until end-of-file from now on.
+    /// An event reported the peer's FIN: read until end-of-file from now on
+    /// (the short-read rule is off; see the module docs).
     read_closed: bool,
     /// Last time a whole message arrived or reply bytes left (the idle timer
     /// counts from here); once lingering, when lingering began.
@@ -152,6 +134,14 @@ fn would_block(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::WouldBlock
 }
 
+/// One trace line per write that moved bytes or left some behind (the
+/// kernel's buffer was full: the rest waits in the outbox for a writable event).
+fn trace_write(token: Token, taken: usize, left: usize) {
+    if taken > 0 || left > 0 {
+        log::trace!("{} write: {taken} bytes taken, {left} left", Label(token));
+    }
+}
+
 impl Connection {
     /// Wraps an accepted stream.
     pub fn new(
@@ -167,13 +157,15 @@ impl Connection {
             peer,
             generation,
             listener,
+            seat: super::room::NO_SEAT,
+            posted: false,
+            may_read: true,
             session,
             input: Vec::new(),
             outbox: Outbox::default(),
             phase: Phase::Open,
             peer_eof: false,
             eof_delivered: false,
-            may_read: false,
             read_closed: false,
             last_active: now,
         }
@@ -182,6 +174,37 @@ impl Connection {
     /// Output bytes waiting for the kernel.
     pub fn pending_output(&self) -> usize {
         self.outbox.pending()
+    }
+
+    /// Memory its unsent output holds (bytes and chunk bookkeeping).
+    pub fn held_output(&self) -> usize {
+        self.outbox.held()
+    }
+
+    /// Bytes the kernel has taken from this connection so far.
+    pub fn written(&self) -> u64 {
+        self.outbox.written()
+    }
+
+    /// Bytes written to the socket that the kernel still holds (`SIOCOUTQ`).
+    pub fn unsent_in_kernel(&self) -> usize {
+        self.stream.unsent_in_kernel().unwrap_or(0)
+    }
+
+    /// A readable (or hang-up, or error) event arrived: the next turn reads.
+    pub fn mark_readable(&mut self) {
+        self.may_read = true;
+    }
+
+    /// An event reported the peer's FIN: read until end-of-file, whatever the reads return.
+    pub fn mark_read_closed(&mut self) {
+        self.may_read = true;
+        self.read_closed = true;
+    }
+
+    /// True while a read might return bytes (or EOF) rather than `WouldBlock`.
+    pub fn may_read(&self) -> bool {
+        self.may_read && !self.peer_eof && self.phase == Phase::Open
     }
 
     /// True once the write side is shut and the connection only waits for EOF.
@@ -210,6 +233,7 @@ impl Connection {
             token,
             Interest::READABLE | Interest::WRITABLE,
         )?;
+        log::trace!("{} registered, interest READABLE | WRITABLE", Label(token));
         if self.session.on_connect(cx.moment.wall, &mut cx.scratch.out) == Action::Close {
             self.phase = Phase::Closing;
         }
@@ -224,10 +248,10 @@ impl Connection {
         }
     }
 
-    /// Bytes for this connection from elsewhere (a chat room), behind what is pending.
-    pub fn queue(&mut self, bytes: &[u8]) {
+    /// A chat message's `range` for this connection, shared, behind what is pending.
+    pub fn queue_shared(&mut self, message: &Arc<[u8]>, range: Range<usize>) {
         if self.phase != Phase::Lingering {
-            self.outbox.queue(bytes);
+            self.outbox.queue_shared(message, range);
         }
     }
 
@@ -240,12 +264,9 @@ impl Connection {
         scratch.out.clear();
     }
 
-    /// Does all the I/O this connection can do now, given what its event said
-    /// (`Readiness::NONE` when it is served without one). Safe to call at any
-    /// time: a spurious wake-up just meets `WouldBlock`.
-    pub fn drive(&mut self, token: Token, readiness: Readiness, cx: &mut Context<'_>) -> Outcome {
-        self.may_read |= readiness.readable || readiness.read_closed;
-        self.read_closed |= readiness.read_closed;
+    /// Does all the I/O this connection can do now. Safe to call at any time:
+    /// a spurious wake-up just meets `WouldBlock`.
+    pub fn drive(&mut self, token: Token, cx: &mut Context<'_>) -> Outcome {
         let outcome = match self.serve(cx) {
             Ok(outcome) => outcome,
             Err(err) => {
@@ -265,9 +286,12 @@ impl Connection {
     fn serve(&mut self, cx: &mut Context<'_>) -> io::Result<Outcome> {
         let now = cx.moment.now;
         let mut moved = 0;
+        let mut read_drained = false;
         loop {
             // What the kernel will not take now waits for a writable event.
-            if self.outbox.flush(&mut self.stream, cx.stats)? > 0 {
+            let flushed = self.outbox.flush(&mut self.stream, cx.stats)?;
+            trace_write(cx.token, flushed, self.pending_output());
+            if flushed > 0 {
                 self.last_active = now;
             }
             match self.phase {
@@ -281,10 +305,18 @@ impl Connection {
                 Phase::Closing if self.pending_output() == 0 => {
                     // Every reply is in the kernel: FIN after the last byte.
                     let _ = self.stream.shutdown(Shutdown::Write);
+                    log::trace!(
+                        "{} all output sent: shut down our write side (FIN)",
+                        Label(cx.token)
+                    );
                     if self.peer_eof {
                         return Ok(Outcome::Close("done"));
                     }
                     self.phase = Phase::Lingering;
+                    log::trace!(
+                        "{} lingering: discarding input until the peer's EOF",
+                        Label(cx.token)
+                    );
                     // Lingering reads move no useful bytes: the clock stops here.
                     self.last_active = now;
                     continue;
@@ -293,10 +325,12 @@ impl Connection {
                 Phase::Open => {}
             }
             if self.budget(cx) == 0 {
-                // Backpressure: read nothing more until the output drains
-                // (for chat: until the reactor has delivered the room's messages).
-                let room_full = self.session.is_broadcast();
-                return Ok(if room_full {
+                // Backpressure: read nothing more until the output drains. For
+                // chat: until the room has delivered this turn's lines (then
+                // serve it again), or until the room's slowest member catches
+                // up (the room posts it then; see `room.rs`).
+                let delivered_soon = self.session.is_broadcast() && !cx.scratch.room.is_empty();
+                return Ok(if delivered_soon {
                     Outcome::Yield
                 } else {
                     Outcome::Keep
@@ -324,18 +358,26 @@ impl Connection {
                 self.emit(cx)?;
                 continue;
             }
-            let more_to_read = !self.peer_eof && self.may_read;
+            let more_to_read = !self.peer_eof && !read_drained && self.may_read;
             let can_produce = self.session.wants_to_produce() && self.pending_output() == 0;
             if moved >= cx.limits.turn_bytes && (more_to_read || can_produce) {
                 return Ok(Outcome::Yield);
             }
             if more_to_read {
                 match self.stream.read(&mut cx.scratch.read) {
-                    Ok(0) => self.peer_eof = true,
+                    Ok(0) => {
+                        log::trace!(
+                            "{} read 0 bytes: the peer shut its write side (half-close)",
+                            Label(cx.token)
+                        );
+                        self.peer_eof = true
+                    }
                     Ok(n) => {
+                        log::trace!("{} read {n} bytes", Label(cx.token));
                         moved += n;
                         // The short-read rule (module docs): drained, unless a FIN is pending.
                         if n < cx.scratch.read.len() && !self.read_closed {
+                            read_drained = true;
                             self.may_read = false;
                         }
                         cx.stats.bytes_in += n as u64;
@@ -353,7 +395,11 @@ impl Connection {
                             self.input.extend_from_slice(&cx.scratch.read[used..n]);
                         }
                     }
-                    Err(err) if would_block(&err) => self.may_read = false,
+                    Err(err) if would_block(&err) => {
+                        log::trace!("{} read WouldBlock: drained", Label(cx.token));
+                        read_drained = true;
+                        self.may_read = false;
+                    }
                     Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                     Err(err) => return Err(err),
                 }
@@ -376,12 +422,10 @@ impl Connection {
 
     /// How many more output bytes this connection may produce now.
     fn budget(&self, cx: &Context<'_>) -> usize {
-        let held = if self.session.is_broadcast() {
-            cx.scratch.room.len()
-        } else {
-            self.pending_output()
-        };
-        cx.limits.max_pending.saturating_sub(held)
+        if self.session.is_broadcast() {
+            return cx.room_allowance.saturating_sub(cx.scratch.room.len());
+        }
+        cx.limits.max_pending.saturating_sub(self.pending_output())
     }
 
     /// Hands input to the session within the output budget and emits the replies.
@@ -406,13 +450,16 @@ impl Connection {
     fn emit(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         if self.session.is_broadcast() {
             cx.scratch.room.append(&mut cx.scratch.out);
-            return Ok(());
+            // What is for the sender alone (`error: line too long`) goes to it.
+            if !self.session.take_reply_to_sender(&mut cx.scratch.out) {
+                return Ok(());
+            }
         }
-        if self
+        let sent = self
             .outbox
-            .send(&mut self.stream, &mut cx.scratch.out, cx.stats)?
-            > 0
-        {
+            .send(&mut self.stream, &mut cx.scratch.out, cx.stats)?;
+        trace_write(cx.token, sent, self.pending_output());
+        if sent > 0 {
             self.last_active = cx.moment.now;
         }
         Ok(())
@@ -461,7 +508,9 @@ impl Connection {
     fn discard_input(&mut self, cx: &mut Context<'_>) -> io::Result<Outcome> {
         let mut moved = 0;
         while moved < cx.limits.turn_bytes.max(1) {
-            match self.stream.read(&mut cx.scratch.read) {
+            let read = self.stream.read(&mut cx.scratch.read);
+            log::trace!("{} read to discard: {read:?}", Label(cx.token));
+            match read {
                 Ok(0) => return Ok(Outcome::Close("done")),
                 Ok(n) => {
                     moved += n;

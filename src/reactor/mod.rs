@@ -20,8 +20,11 @@
 //! - **Stale events are normal.** Closing a connection in the middle of a
 //!   batch leaves its later events in the batch; the token's generation (see
 //!   [`token`]) keeps them from reaching a new connection in the same slot.
-//! - **Write interest only while needed.** Replies are written at once; only
-//!   when the kernel's buffer is full does a connection ask for writable events.
+//! - **Registered once, read once.** Replies are written at once; a
+//!   connection is registered for readable and writable when it opens and
+//!   never re-registered, since edge-triggered readiness raises writable only
+//!   after the kernel's buffer was full. A read shorter than the buffer means
+//!   the socket is drained (the short-read rule; see `connection.rs`).
 //! - **One connection's error is its own.** It is logged with the token and
 //!   closes that connection alone; nothing in the loop uses `?` on a client.
 //!
@@ -31,7 +34,9 @@
 //! - `connection.rs`: one stream connection's I/O; `outbox.rs` its unsent output;
 //!   `stream.rs` TCP or Unix; `context.rs` what the loop lends it.
 //! - `accept.rs`: accepting within `--max-conns` and surviving `EMFILE`.
-//! - `room.rs`: chat rooms, the one place output crosses connections.
+//! - `room.rs`: chat rooms, the one place output crosses connections: shared
+//!   messages, the slow-reader rule and backpressure; `fanout.rs` the loop's side.
+//! - `posted.rs`: the list of connections to serve again this turn, each at most once.
 //! - `guard.rs`: per-source limits (connections, connection rate, UDP reply budget).
 //! - `unix_path.rs`: which socket file is ours, and where a Unix datagram reply may go.
 //! - `udp.rs`: datagrams. `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
@@ -40,8 +45,10 @@ mod accept;
 mod bind;
 mod connection;
 mod context;
+mod fanout;
 pub(crate) mod guard;
 mod outbox;
+mod posted;
 mod room;
 mod shutdown;
 mod source;
@@ -60,7 +67,7 @@ use crate::config::{Binding, Limits, ServerConfig, UnixBinding};
 use crate::files::FilesRoot;
 use crate::protocol::chat::Departure;
 use crate::protocol::Framing;
-use connection::{Connection, Outcome, Peer, Readiness};
+use connection::{Connection, Outcome, Peer};
 use context::{Context, Moment, Scratch};
 use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
@@ -74,8 +81,6 @@ use token::Target;
 
 /// One read, and the largest UDP datagram, fits in this many bytes.
 const READ_SIZE: usize = 64 * 1024;
-/// Sources served again per turn from the `yielded` list before the next `poll`.
-const YIELDED_PER_TURN: usize = 16;
 /// Events taken from the kernel per `poll` call.
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -97,10 +102,9 @@ pub struct Reactor {
     rooms: room::Rooms,
     stats: Stats,
     published: StatsHandle,
-    /// Served again next turn: sources that used up their budget.
+    /// Served again this turn, each once (see `posted.rs`): sources that used
+    /// up their budget, chat members with new output.
     yielded: Vec<Token>,
-    /// The part of `yielded` being served this turn (kept to reuse its memory).
-    serving: Vec<Token>,
     accept: accept::AcceptState,
     guard: guard::Guard,
     shutdown: shutdown::ShutdownState,
@@ -136,7 +140,7 @@ impl Reactor {
         Ok(Reactor {
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
-            rooms: room::Rooms::new(sources.len()),
+            rooms: room::Rooms::new(sources.len(), config.limits.max_pending),
             sources: sources.into_iter().map(Some).collect(),
             connections: Slab::new(),
             next_generation: 0,
@@ -148,7 +152,6 @@ impl Reactor {
             stats: Stats::default(),
             published: StatsHandle::default(),
             yielded: Vec::new(),
-            serving: Vec::new(),
             accept: accept::AcceptState::default(),
             guard,
             shutdown: shutdown::ShutdownState::new(
@@ -196,12 +199,14 @@ impl Reactor {
     pub fn run(mut self) -> io::Result<Stats> {
         log::info!(
             "serving {} sockets, max {} connections",
-            self.bindings().len(),
+            self.bindings().len() + self.unix_bindings().len(),
             self.limits.max_conns
         );
         loop {
             let now = Instant::now();
             self.fire_timers(now);
+            self.check_rooms(now);
+            self.deliver_rooms();
             if self.shutdown.drained(now, self.connections.len()) {
                 break;
             }
@@ -223,40 +228,25 @@ impl Reactor {
                     event.is_read_closed(),
                     event.is_error()
                 );
-                self.dispatch(event.token(), Readiness::of(event), now, wall);
+                self.note_readiness(event);
+                self.dispatch(event.token(), now, wall);
             }
             self.events = events;
-            self.serve_yielded(now, wall);
+            self.deliver_rooms();
+            self.serve_posted(now, wall);
+            self.deliver_rooms();
             self.published.publish(&self.stats);
         }
         Ok(self.finish())
     }
 
-    /// Serves the oldest [`YIELDED_PER_TURN`] sources that used up their
-    /// budget; the rest, and any that yield again, wait behind them.
-    ///
-    /// Serving only a few before polling again is what keeps a quiet client
-    /// fast beside many busy ones: its event is looked at after at most this
-    /// many turn budgets, not after one budget per busy connection.
-    fn serve_yielded(&mut self, now: Instant, wall: SystemTime) {
-        let due = self.yielded.len().min(YIELDED_PER_TURN);
-        let mut serving = mem::take(&mut self.serving);
-        serving.extend(self.yielded.drain(..due));
-        for &token in &serving {
-            log::trace!("serving {} again", token::Label(token));
-            self.dispatch(token, Readiness::NONE, now, wall);
-        }
-        serving.clear();
-        self.serving = serving;
-    }
-
-    fn dispatch(&mut self, token: Token, readiness: Readiness, now: Instant, wall: SystemTime) {
+    fn dispatch(&mut self, token: Token, now: Instant, wall: SystemTime) {
         match token::target(token) {
             Target::Waker => self.handle_wake(now),
             Target::Signals => self.handle_signals(now),
             Target::Source(index) => self.handle_source(index, now, wall),
             Target::Connection { key, generation } => {
-                self.handle_connection(key, generation, readiness, now, wall)
+                self.handle_connection(key, generation, now, wall)
             }
         }
     }
@@ -288,33 +278,38 @@ impl Reactor {
             _ => return,
         };
         if outcome == Outcome::Yield {
-            self.yielded.push(token::source(index));
+            self.post(token::source(index));
         }
     }
 
     /// What a connection may use during its turn, borrowed field by field.
-    fn context(&mut self, now: Instant, wall: SystemTime) -> (Context<'_>, &mut Slab<Connection>) {
+    fn context(
+        &mut self,
+        token: Token,
+        now: Instant,
+        wall: SystemTime,
+    ) -> (Context<'_>, &mut Slab<Connection>) {
         let cx = Context {
+            room_allowance: 0,
             registry: self.poll.registry(),
             scratch: &mut self.scratch,
             limits: &self.limits,
             stats: &mut self.stats,
             files: self.files.as_ref(),
             moment: Moment { now, wall },
+            token,
         };
         (cx, &mut self.connections)
     }
 
-    fn handle_connection(
-        &mut self,
-        key: usize,
-        generation: u32,
-        readiness: Readiness,
-        now: Instant,
-        wall: SystemTime,
-    ) {
+    fn handle_connection(&mut self, key: usize, generation: u32, now: Instant, wall: SystemTime) {
         let idle_timeout = self.limits.idle_timeout;
-        let (mut cx, connections) = self.context(now, wall);
+        let room_allowance = match self.connections.get(key) {
+            Some(conn) if conn.seat != room::NO_SEAT => self.room_allowance(conn.listener),
+            _ => 0,
+        };
+        let (mut cx, connections) = self.context(token::connection(key, generation), now, wall);
+        cx.room_allowance = room_allowance;
         let Some(conn) = connections
             .get_mut(key)
             .filter(|c| c.generation == generation)
@@ -324,7 +319,7 @@ impl Reactor {
         };
         let token = token::connection(key, generation);
         let was_lingering = conn.is_lingering();
-        let outcome = conn.drive(token, readiness, &mut cx);
+        let outcome = conn.drive(token, &mut cx);
         let listener = conn.listener;
         let linger_deadline = (!was_lingering && conn.is_lingering())
             .then(|| conn.deadline(idle_timeout))
@@ -332,12 +327,16 @@ impl Reactor {
         if let Some(deadline) = linger_deadline {
             self.timers.schedule(deadline, key, generation);
         }
+        // What it said goes to its room before any departure notice of its own.
+        self.collect_room(listener, Some(key));
         match outcome {
-            Outcome::Keep => {}
-            Outcome::Yield => self.yielded.push(token),
+            Outcome::Keep => self.judge_member(key, now),
+            Outcome::Yield => {
+                self.post(token);
+                self.judge_member(key, now);
+            }
             Outcome::Close(reason) => self.close(key, reason, Departure::Left),
         }
-        self.deliver_room(listener, Some(key));
     }
 
     /// Closes the connection in slot `key`, tells its room, and resumes
@@ -353,7 +352,7 @@ impl Reactor {
             token::Label(token::connection(key, conn.generation)),
             conn.peer
         );
-        self.rooms.leave(conn.listener, key);
+        self.leave_room(conn.listener, conn.seat);
         let connections = &self.connections;
         self.timers.compact(connections.len(), |key, generation| {
             connections
@@ -361,7 +360,7 @@ impl Reactor {
                 .is_some_and(|c| c.generation == generation)
         });
         conn.depart(departure, &mut self.scratch);
-        self.deliver_room(conn.listener, None);
+        self.collect_room(conn.listener, None);
         self.resume_accepting_if_paused();
     }
 
@@ -377,6 +376,10 @@ impl Reactor {
             };
             match conn.deadline(self.limits.idle_timeout) {
                 Some(deadline) if deadline <= now => {
+                    log::trace!(
+                        "{} timer fired: deadline passed",
+                        token::Label(token::connection(key, entry.generation))
+                    );
                     let reason = if conn.is_lingering() {
                         "linger timeout"
                     } else {
@@ -385,7 +388,13 @@ impl Reactor {
                     };
                     self.close(key, reason, Departure::Left);
                 }
-                Some(deadline) => self.timers.schedule(deadline, key, entry.generation),
+                Some(deadline) => {
+                    log::trace!(
+                        "{} timer fired early: active since, re-armed",
+                        token::Label(token::connection(key, entry.generation))
+                    );
+                    self.timers.schedule(deadline, key, entry.generation)
+                }
                 None => {}
             }
         }
@@ -394,11 +403,12 @@ impl Reactor {
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.yielded.is_empty() {
+        if !self.yielded.is_empty() || self.rooms.has_batch() {
             return Some(Duration::ZERO);
         }
         [
             self.timers.next_deadline(),
+            self.rooms.next_check(),
             self.accept.retry_at(),
             self.shutdown.deadline(),
         ]

@@ -143,7 +143,7 @@ impl Reactor {
         self.shutdown.drain_deadline = Some(crate::config::saturating_deadline(now, drain));
         for (key, conn) in self.connections.iter_mut() {
             conn.begin_shutdown();
-            self.yielded.push(token::connection(key, conn.generation));
+            super::posted::post_connection(conn, key, &mut self.yielded);
         }
     }
 
