@@ -7,7 +7,7 @@ use clap::error::ErrorKind;
 use clap::Parser;
 use reactord::cli::{Cli, Command, ServeArgs};
 use reactord::config::{Binding, UnixBinding};
-use reactord::reactor::Reactor;
+use reactord::shards::Shards;
 use reactord::threaded::{self, ThreadedServer};
 use std::io::Write;
 use std::process::ExitCode;
@@ -153,19 +153,20 @@ fn serve(args: &ServeArgs) -> ExitCode {
     init_logging(args.log_level());
     let sockets = args.tcp.len() + args.udp.len() + args.unix.len() + args.unixgram.len();
     let config = args.config(default_max_conns(sockets.max(16)));
-    let mut reactor = match Reactor::bind_with(&config, args.reuse_port) {
-        Ok(reactor) => reactor,
+    let count = args.reactors.resolve(reactord::shards::available_cores());
+    let mut shards = match Shards::bind(&config, count, args.reuse_port) {
+        Ok(shards) => shards,
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::FAILURE;
         }
     };
-    if let Err(err) = reactor.watch_signals() {
+    if let Err(err) = shards.watch_signals() {
         eprintln!("error: cannot watch SIGINT/SIGTERM: {err}");
         return ExitCode::FAILURE;
     }
-    announce(&reactor.bindings(), &reactor.unix_bindings());
-    match reactor.run() {
+    announce(&shards.bindings(), &shards.unix_bindings());
+    match shards.run() {
         Ok(_) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: event loop failed: {err}");
@@ -179,6 +180,10 @@ fn serve_threaded(args: &ServeArgs) -> ExitCode {
     init_logging(args.log_level());
     if !args.unix.is_empty() || !args.unixgram.is_empty() {
         eprintln!("error: the threaded baseline serves TCP and UDP only, not Unix sockets");
+        return ExitCode::FAILURE;
+    }
+    if args.reactors != reactord::cli::ReactorCount::Fixed(1) {
+        eprintln!("error: --reactors is for `reactord serve`; the threaded baseline runs a thread per connection");
         return ExitCode::FAILURE;
     }
     if args.reuse_port {

@@ -40,6 +40,10 @@
 //! - `guard.rs`: per-source limits (connections, connection rate, UDP reply budget).
 //! - `unix_path.rs`: which socket file is ours, and where a Unix datagram reply may go.
 //! - `udp.rs`: datagrams. `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
+//! - `sibling.rs`: the same loop again for another core (`--reactors N`, wired
+//!   by `crate::shards`); `process_limits.rs`: the limits siblings share;
+//!   `mailbox.rs`: messages between siblings (a channel plus the receiver's waker);
+//!   `room_mail.rs`: a chat room's messages from sibling reactors.
 
 mod accept;
 mod bind;
@@ -47,10 +51,14 @@ mod connection;
 mod context;
 mod fanout;
 pub(crate) mod guard;
+mod mailbox;
 mod outbox;
 mod posted;
+mod process_limits;
 mod room;
+mod room_mail;
 mod shutdown;
+mod sibling;
 mod source;
 mod stats;
 mod stream;
@@ -59,6 +67,7 @@ pub mod token;
 mod udp;
 mod unix_path;
 
+pub use mailbox::MailboxAddress;
 pub use shutdown::ShutdownHandle;
 pub use source::StartError;
 pub use stats::{Stats, StatsHandle};
@@ -106,7 +115,12 @@ pub struct Reactor {
     /// up their budget, chat members with new output.
     yielded: Vec<Token>,
     accept: accept::AcceptState,
-    guard: guard::Guard,
+    /// Per-source limits and the connection count, shared with siblings if any.
+    guard: process_limits::ProcessLimits,
+    /// Whether this reactor has siblings, and what it shares with them.
+    siblings: sibling::SiblingState,
+    /// Mail from sibling reactors, and where to post theirs.
+    mailbox: mailbox::Mailbox,
     shutdown: shutdown::ShutdownState,
 }
 
@@ -119,6 +133,16 @@ impl Reactor {
     /// Like [`bind`](Self::bind), with `SO_REUSEPORT` on TCP and UDP sockets
     /// when `reuse_port`, so that other processes may serve the same ports.
     pub fn bind_with(config: &ServerConfig, reuse_port: bool) -> Result<Reactor, StartError> {
+        let sources = bind::open_sources(config, reuse_port)?;
+        Reactor::with_sources(config, sources.into_iter().map(Some).collect())
+    }
+
+    /// Prepares a loop serving `sources`, already opened; a `None` keeps its
+    /// index (and token) unused, so that siblings number their sources alike.
+    fn with_sources(
+        config: &ServerConfig,
+        mut sources: Vec<Option<Source>>,
+    ) -> Result<Reactor, StartError> {
         let files = match &config.files_root {
             Some(dir) => Some(FilesRoot::new(dir).map_err(|err| {
                 StartError::Config(format!("--files-root {}: {err}", dir.display()))
@@ -126,13 +150,13 @@ impl Reactor {
             None => None,
         };
         let poll = Poll::new().map_err(StartError::Poll)?;
-        let waker = Waker::new(poll.registry(), token::WAKER).map_err(StartError::Poll)?;
-        let mut sources = bind::open_sources(config, reuse_port)?;
+        let waker = Arc::new(Waker::new(poll.registry(), token::WAKER).map_err(StartError::Poll)?);
         let mut guard = guard::Guard::new(&config.limits);
         guard.set_own_sockets(guard::OwnSockets::new(
-            sources.iter().filter_map(Source::udp_addr),
+            sources.iter().flatten().filter_map(Source::udp_addr),
         ));
         for (index, source) in sources.iter_mut().enumerate() {
+            let Some(source) = source else { continue };
             source
                 .register(poll.registry(), token::source(index))
                 .map_err(StartError::Poll)?;
@@ -141,7 +165,7 @@ impl Reactor {
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
             rooms: room::Rooms::new(sources.len(), config.limits.max_pending),
-            sources: sources.into_iter().map(Some).collect(),
+            sources,
             connections: Slab::new(),
             next_generation: 0,
             scratch: Scratch::new(READ_SIZE),
@@ -153,11 +177,10 @@ impl Reactor {
             published: StatsHandle::default(),
             yielded: Vec::new(),
             accept: accept::AcceptState::default(),
-            guard,
-            shutdown: shutdown::ShutdownState::new(
-                Arc::new(waker),
-                Arc::new(AtomicBool::new(false)),
-            ),
+            guard: process_limits::ProcessLimits::alone(guard),
+            siblings: sibling::SiblingState::default(),
+            mailbox: mailbox::Mailbox::new(Arc::clone(&waker)),
+            shutdown: shutdown::ShutdownState::new(waker, Arc::new(AtomicBool::new(false))),
         })
     }
 
@@ -242,7 +265,11 @@ impl Reactor {
 
     fn dispatch(&mut self, token: Token, now: Instant, wall: SystemTime) {
         match token::target(token) {
-            Target::Waker => self.handle_wake(now),
+            Target::Waker => {
+                // One waker for both: mail from siblings, then a shutdown request.
+                self.handle_mail(now);
+                self.handle_wake(now)
+            }
             Target::Signals => self.handle_signals(now),
             Target::Source(index) => self.handle_source(index, now, wall),
             Target::Connection { key, generation } => {
@@ -347,6 +374,7 @@ impl Reactor {
         if let Peer::Inet(addr) = conn.peer {
             self.guard.release(addr);
         }
+        self.guard.unreserve();
         log::debug!(
             "{} closed ({reason}), peer {}",
             token::Label(token::connection(key, conn.generation)),

@@ -136,7 +136,9 @@ impl Reactor {
             // Dropping a listener or UDP socket closes it; deregistering first keeps the poll tidy.
             if let Some(mut source) = source.take() {
                 let _ = source.deregister(self.poll.registry());
-                remove_socket_file(&source);
+                if self.siblings.owns_socket_files() {
+                    remove_socket_file(&source);
+                }
             }
         }
         // A huge drain timeout waits as long as it takes (no overflow panic).
@@ -167,11 +169,23 @@ impl Reactor {
         }
         for mut conn in self.connections.drain() {
             conn.deregister(self.poll.registry());
+            // Siblings may still be draining: give back what this one counted.
+            if let super::connection::Peer::Inet(addr) = conn.peer {
+                self.guard.release(addr);
+            }
+            self.guard.unreserve();
         }
-        for source in self.sources.iter().flatten() {
-            remove_socket_file(source);
+        if self.siblings.owns_socket_files() {
+            for source in self.sources.iter().flatten() {
+                remove_socket_file(source);
+            }
         }
-        log::info!("summary: {}", self.stats);
+        if self.siblings.any() {
+            // The layer that started the siblings logs the sum, and a line per reactor.
+            log::debug!("this reactor: {}", self.stats);
+        } else {
+            log::info!("summary: {}", self.stats);
+        }
         self.published.publish(&self.stats);
         self.stats
     }
