@@ -83,6 +83,7 @@ fn connections_over_the_per_source_limit_are_reset() {
     let limits = Limits {
         max_conns_per_ip: 2,
         conn_rate_per_ip: 0,
+        limit_loopback: true, // loopback is exempt by default; these tests run there
         ..Limits::default()
     };
     let server = Server::start(Transport::Tcp, Protocol::Echo, limits);
@@ -151,6 +152,7 @@ fn udp_replies_past_the_budget_are_dropped() {
     let limits = Limits {
         udp_budget: 100,
         udp_window: Duration::from_secs(60),
+        limit_loopback: true,
         ..Limits::default()
     };
     let server = Server::start(Transport::Udp, Protocol::Echo, limits);
