@@ -24,6 +24,21 @@
 #   --reactord PATH     the binary (default: target/release/reactord, built if missing)
 #   --min-available-mib N   abort when MemAvailable drops below this (default 2048)
 set -euo pipefail
+
+# The run itself happens in a child bash; this parent only waits for it and,
+# on SIGINT/SIGTERM, stops it. bash 5.2 can lose a signal's trap when the
+# signal lands while it parses a $(...) ("interrupt trap: unexpected EOF while
+# looking for matching `)'", exit 2); the parent is always sitting in `wait`,
+# where a trap runs safely, so an interrupted run always ends as one (130).
+# The child's own EXIT trap stops every process it started, as below.
+if [ -z "${MILLION_RUNNING:-}" ]; then
+    MILLION_RUNNING=1 bash "$0" "$@" &
+    run_pid=$!
+    trap 'kill -TERM "$run_pid" 2>/dev/null; wait "$run_pid" 2>/dev/null; echo "million: interrupted" >&2; exit 130' INT TERM
+    status=0
+    wait "$run_pid" || status=$?
+    exit "$status"
+fi
 cd "$(dirname "$0")/.."
 
 conns=1000000 hold=60 sample=10000 per_process="" tune=0 check_only=0
@@ -101,7 +116,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-trap 'echo "million: interrupted" >&2; exit 130' INT TERM
+trap 'exit 130' INT TERM   # the parent above reports the interruption
 abort() { progress_end; echo "million: aborting: $*" >&2; exit 1; }
 
 # ---- kernel checks: name what would stop the run before it starts

@@ -163,24 +163,34 @@ fn bad_arguments_are_refused_clearly() {
     );
 }
 
-/// The `reactord` processes whose parent is `parent`, from `/proc/*/stat`.
-fn reactord_children(parent: u32) -> Vec<u32> {
+/// The `reactord` processes below `ancestor` (the script runs its work in a
+/// child bash, so they are its grandchildren).
+fn reactord_descendants(ancestor: u32) -> Vec<u32> {
+    let mut parents = vec![ancestor];
     let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // The fields after the command name, which is in parentheses: state, ppid, ...
-        let Some((name, rest)) = stat.split_once(") ") else {
-            continue;
-        };
-        let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok());
-        if ppid == Some(parent) && name.ends_with("(reactord") {
-            found.push(pid);
+    // Two passes reach the grandchildren: the script's child bash, then its children.
+    for _ in 0..2 {
+        let mut next = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // The fields after the command name, which is in parentheses: state, ppid, ...
+            let Some((name, rest)) = stat.split_once(") ") else {
+                continue;
+            };
+            let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok());
+            if ppid.is_some_and(|ppid| parents.contains(&ppid)) {
+                if name.ends_with("(reactord") {
+                    found.push(pid);
+                }
+                next.push(pid);
+            }
         }
+        parents = next;
     }
     found
 }
@@ -190,14 +200,14 @@ fn an_interrupted_run_stops_every_process_it_started() {
     let script = start(&["--hold", "120", "--per-process", "1000", "2000"]);
     let pid = script.0.id();
     let started = Instant::now();
-    let mut children = reactord_children(pid);
+    let mut children = reactord_descendants(pid);
     while children.len() < 4 {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "only {children:?} started"
         );
         std::thread::sleep(Duration::from_millis(100));
-        children = reactord_children(pid);
+        children = reactord_descendants(pid);
     }
     // SAFETY: kill(2) on our own child's pid, which is not reaped yet and so not reused.
     unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
