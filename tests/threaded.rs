@@ -69,7 +69,9 @@ fn start_server(specs: &[(Transport, Protocol)], framing: Framing, limits: Limit
     let bindings = server.local_bindings();
     let handle = server.shutdown_handle();
     let (tx, stats) = mpsc::channel();
-    thread::spawn(move || tx.send(server.run()));
+    thread::spawn(move || {
+        let _ = tx.send(server.run());
+    });
     Server {
         bindings,
         handle,
@@ -378,7 +380,9 @@ fn wildcard_bindings_shut_down_promptly() {
     let server = ThreadedServer::bind(&config).unwrap();
     let handle = server.shutdown_handle();
     let (tx, rx) = mpsc::channel();
-    thread::spawn(move || tx.send(server.run()));
+    thread::spawn(move || {
+        let _ = tx.send(server.run());
+    });
     thread::sleep(Duration::from_millis(50));
     let started = Instant::now();
     handle.shutdown();

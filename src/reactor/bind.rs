@@ -16,7 +16,10 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 /// Opens every socket of `config`, in order: TCP/UDP first, then Unix.
-pub(super) fn open_sources(config: &ServerConfig) -> Result<Vec<Source>, StartError> {
+pub(super) fn open_sources(
+    config: &ServerConfig,
+    socket_files: &mut super::socket_files::SocketFiles,
+) -> Result<Vec<Source>, StartError> {
     let needs_root = config
         .bindings
         .iter()
@@ -57,12 +60,14 @@ pub(super) fn open_sources(config: &ServerConfig) -> Result<Vec<Source>, StartEr
         remove_stale_socket(binding).map_err(failed)?;
         let source = if binding.datagram {
             let socket = UnixDatagram::bind(&binding.path).map_err(failed)?;
+            socket_files.add(binding.path.clone());
             Source::UnixDatagram {
                 socket,
                 binding: binding.clone(),
             }
         } else {
             let socket = UnixListener::bind(&binding.path).map_err(failed)?;
+            socket_files.add(binding.path.clone());
             Source::UnixListener {
                 socket,
                 binding: binding.clone(),

@@ -32,15 +32,25 @@
 //! - `room.rs`: chat rooms, the one place output crosses connections.
 //! - `guard.rs`: per-source limits (connections, connection rate, UDP reply budget).
 //! - `udp.rs`: datagrams. `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
+//! - `ops.rs`: running as a service: `metrics/` (the Prometheus endpoint),
+//!   `proxied.rs` (PROXY headers), `activation.rs` and `notify.rs` (systemd),
+//!   `refusals.rs` (rate-limited warnings), `socket_files.rs` (cleanup on exit).
 
 mod accept;
+pub mod activation;
 mod bind;
 mod connection;
 mod context;
 mod guard;
+mod metrics;
+mod notify;
+mod ops;
 mod outbox;
+mod proxied;
+mod refusals;
 mod room;
 mod shutdown;
+mod socket_files;
 mod source;
 mod stats;
 mod stream;
@@ -96,11 +106,21 @@ pub struct Reactor {
     accept: accept::AcceptState,
     guard: guard::Guard,
     shutdown: shutdown::ShutdownState,
+    ops: ops::Operations,
 }
 
 impl Reactor {
     /// Binds every socket in `config` and prepares the loop; nothing is served until [`run`](Self::run).
     pub fn bind(config: &ServerConfig) -> Result<Reactor, StartError> {
+        Self::bind_with(config, Vec::new())
+    }
+
+    /// Like [`bind`](Self::bind), also serving sockets passed by systemd
+    /// (see [`activation`]).
+    pub fn bind_with(
+        config: &ServerConfig,
+        inherited: Vec<activation::Inherited>,
+    ) -> Result<Reactor, StartError> {
         let files = match &config.files_root {
             Some(dir) => Some(FilesRoot::new(dir).map_err(|err| {
                 StartError::Config(format!("--files-root {}: {err}", dir.display()))
@@ -109,13 +129,17 @@ impl Reactor {
         };
         let poll = Poll::new().map_err(StartError::Poll)?;
         let waker = Waker::new(poll.registry(), token::WAKER).map_err(StartError::Poll)?;
-        let mut sources = bind::open_sources(config)?;
+        let mut socket_files = socket_files::SocketFiles::default();
+        let mut sources = bind::open_sources(config, &mut socket_files)?;
+        sources.extend(inherited.into_iter().map(|inherited| inherited.0));
         for (index, source) in sources.iter_mut().enumerate() {
             source
                 .register(poll.registry(), token::source(index))
                 .map_err(StartError::Poll)?;
         }
+        let ops = ops::Operations::new(&sources, socket_files);
         Ok(Reactor {
+            ops,
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
             rooms: room::Rooms::new(sources.len()),
@@ -180,9 +204,11 @@ impl Reactor {
             self.bindings().len(),
             self.limits.max_conns
         );
+        self.ops.notifier.ready(self.sources.len(), Instant::now());
         loop {
             let now = Instant::now();
             self.fire_timers(now);
+            self.begin_turn(now);
             if self.shutdown.drained(now, self.connections.len()) {
                 break;
             }
@@ -195,6 +221,7 @@ impl Reactor {
             }
             let (now, wall) = (Instant::now(), SystemTime::now());
             let events = mem::replace(&mut self.events, Events::with_capacity(0));
+            let batch = events.iter().count();
             for event in events.iter() {
                 log::trace!(
                     "event {} readable={} writable={} read_closed={} error={}",
@@ -212,6 +239,7 @@ impl Reactor {
                 self.dispatch(token, now, wall);
             }
             self.published.publish(&self.stats);
+            self.end_turn(now, batch);
         }
         Ok(self.finish())
     }
@@ -221,6 +249,8 @@ impl Reactor {
             Target::Waker => self.handle_wake(now),
             Target::Signals => self.handle_signals(now),
             Target::Source(index) => self.handle_source(index, now, wall),
+            Target::Metrics(key) => self.handle_metrics(key, now),
+            Target::Handshake(key) => self.handle_handshake(key, now, wall),
             Target::Connection { key, generation } => {
                 self.handle_connection(key, generation, now, wall)
             }
@@ -352,6 +382,7 @@ impl Reactor {
             self.timers.next_deadline(),
             self.accept.retry_at(),
             self.shutdown.deadline(),
+            self.ops.deadline(&self.stats),
         ]
         .into_iter()
         .flatten()

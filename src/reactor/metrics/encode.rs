@@ -1,0 +1,164 @@
+//! The counters as the Prometheus text format, built fresh for each scrape.
+//!
+//! The loop keeps plain integers; a scrape copies them into a
+//! `prometheus_client` registry and lets that crate write the text format
+//! (names, `_total` suffixes, escaping, histogram buckets). A scrape is rare
+//! and small, so building the registry each time costs nothing that matters
+//! and keeps the hot path free of atomics. Names are a contract for
+//! dashboards: `reactord_` prefix, `_total` counters, base units.
+
+use super::super::{refusals, Reactor};
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
+use std::sync::atomic::AtomicU64;
+
+/// The `Content-Type` of the reply.
+pub(super) const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
+type Labels = Vec<(&'static str, String)>;
+
+fn counter(value: u64) -> Counter {
+    let counter = Counter::default();
+    counter.inc_by(value);
+    counter
+}
+
+fn gauge(value: u64) -> Gauge {
+    let gauge = Gauge::default();
+    gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+    gauge
+}
+
+fn by_label(label: &'static str, values: &[(&'static str, u64)]) -> Family<Labels, Counter> {
+    let family = Family::<Labels, Counter>::default();
+    for (value, count) in values {
+        family
+            .get_or_create(&vec![(label, value.to_string())])
+            .inc_by(*count);
+    }
+    family
+}
+
+impl Reactor {
+    /// The metrics page: every counter of the summary and more.
+    pub(super) fn metrics_text(&self) -> String {
+        let mut registry = Registry::with_prefix("reactord");
+        self.register_connections(&mut registry);
+        self.register_traffic(&mut registry);
+        self.register_loop(&mut registry);
+        let mut text = String::new();
+        if let Err(err) = prometheus_text::encode(&mut text, &registry) {
+            log::warn!("metrics: cannot encode: {err}");
+        }
+        text
+    }
+
+    fn register_connections(&self, registry: &mut Registry) {
+        let accepted = Family::<Labels, Counter>::default();
+        let active = Family::<Labels, Gauge>::default();
+        let labels = |index: usize| {
+            let (source, _) = self.ops.sources[index];
+            vec![
+                ("protocol", source.protocol.to_string()),
+                ("transport", source.transport.to_string()),
+            ]
+        };
+        for (index, (source, count)) in self.ops.sources.iter().enumerate() {
+            if source.transport == "tcp" || source.transport == "unix" {
+                accepted.get_or_create(&labels(index)).inc_by(*count);
+                active.get_or_create(&labels(index)).set(0);
+            }
+        }
+        for (_, conn) in self.connections.iter() {
+            active.get_or_create(&labels(conn.listener)).inc();
+        }
+        registry.register("connections", "Stream connections accepted", accepted);
+        registry.register("connections_active", "Stream connections open now", active);
+        let refused: Vec<_> = refusals::by_reason(&self.stats).collect();
+        registry.register(
+            "refused",
+            "Connections, accepts and UDP replies refused by a limit",
+            by_label("reason", &refused),
+        );
+        let s = &self.stats;
+        registry.register(
+            "idle_closed",
+            "Connections closed by --idle-timeout",
+            counter(s.idle_closed),
+        );
+        registry.register(
+            "drain_aborted",
+            "Connections whose replies the drain timeout cut short",
+            counter(s.drain_aborted),
+        );
+        let pending = self.ops.handshakes.len() as u64;
+        registry.register(
+            "proxy_handshakes_active",
+            "Connections still sending their PROXY header",
+            gauge(pending),
+        );
+        registry.register(
+            "max_connections",
+            "--max-conns",
+            gauge(self.limits.max_conns as u64),
+        );
+    }
+
+    fn register_traffic(&self, registry: &mut Registry) {
+        let s = &self.stats;
+        registry.register(
+            "bytes_received",
+            "Bytes received over every transport",
+            counter(s.bytes_in),
+        );
+        registry.register(
+            "bytes_sent",
+            "Bytes sent over every transport",
+            counter(s.bytes_out),
+        );
+        registry.register(
+            "messages",
+            "Messages answered: lines, raw chunks, echo reads, datagrams",
+            counter(s.messages),
+        );
+        registry.register("udp_received", "UDP datagrams received", counter(s.udp_in));
+        registry.register("udp_sent", "UDP replies sent", counter(s.udp_out));
+        let dropped = [
+            ("send_buffer_full", s.udp_dropped),
+            ("low_port", s.udp_low_port),
+            ("over_budget", s.udp_over_budget),
+        ];
+        registry.register(
+            "udp_dropped",
+            "UDP replies not sent, by reason",
+            by_label("reason", &dropped),
+        );
+    }
+
+    fn register_loop(&self, registry: &mut Registry) {
+        let health = &self.ops.health;
+        registry.register_with_unit(
+            "loop_turn",
+            "Time from poll's return to the next poll call",
+            Unit::Seconds,
+            health.turn_seconds.clone(),
+        );
+        registry.register("loop_turns", "Event loop turns", counter(health.turns));
+        registry.register(
+            "loop_events",
+            "Readiness events served",
+            counter(health.events),
+        );
+        registry.register(
+            "loop_max_events_per_turn",
+            "The largest batch of events one poll returned",
+            gauge(health.max_events as u64),
+        );
+        let busy = Counter::<f64, AtomicU64>::default();
+        busy.inc_by(health.busy.as_secs_f64());
+        registry.register_with_unit("loop_busy", "Time spent outside poll", Unit::Seconds, busy);
+    }
+}
