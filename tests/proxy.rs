@@ -1,0 +1,148 @@
+//! `--proxy-protocol`: by hand, and behind a real HAProxy using `send-proxy-v2`.
+
+mod common;
+#[path = "common/tools.rs"]
+mod tools;
+
+use common::{ServerProcess, TIMEOUT};
+use socket2::{Domain, Socket, Type};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tools::Guarded;
+
+/// Per-source limits for these tests. If loopback sources are ever exempt by
+/// default, the flag that turns the limits back on for loopback goes here.
+const LIMITS: [&str; 2] = ["--max-conns-per-ip", "2"];
+
+fn start(protocol: &str) -> ServerProcess {
+    let spec = format!("{protocol}=127.0.0.1:0");
+    let mut args = vec!["--proxy-protocol", "--tcp", &spec];
+    args.extend(LIMITS);
+    ServerProcess::start(&args, 1)
+}
+
+fn read_some(stream: &mut TcpStream) -> String {
+    let mut buf = [0u8; 256];
+    let n = stream.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn a_v1_header_names_the_chat_member_and_bad_headers_close() {
+    let server = start("chat");
+    let addr = server.addr(0);
+    let mut watcher = common::connect(addr);
+    watcher
+        .write_all(b"PROXY TCP4 10.9.8.7 127.0.0.1 4242 7070\r\n")
+        .unwrap();
+    let mut other = common::connect(addr);
+    // The header and the first line in one write: the line is not lost.
+    other
+        .write_all(b"PROXY TCP4 192.0.2.1 127.0.0.1 5555 7070\r\nhi\n")
+        .unwrap();
+    let mut seen = String::new();
+    let deadline = Instant::now() + TIMEOUT;
+    while !seen.contains("192.0.2.1:5555: hi\n") {
+        assert!(Instant::now() < deadline, "{seen:?}");
+        seen.push_str(&read_some(&mut watcher));
+    }
+    assert!(seen.contains("* 192.0.2.1:5555 joined\n"), "{seen:?}");
+    let mut bad = common::connect(addr);
+    bad.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    assert_eq!(read_some(&mut bad), "", "closed without a reply");
+    // LOCAL (a health check) is served with the socket's own peer.
+    let mut local = common::connect(addr);
+    local
+        .write_all(b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00")
+        .unwrap();
+    local.write_all(b"ping\n").unwrap();
+    while !seen.contains("127.0.0.1:") {
+        assert!(Instant::now() < deadline, "{seen:?}");
+        seen.push_str(&read_some(&mut watcher));
+    }
+    drop((watcher, other, bad, local));
+    server.terminate();
+    let (status, stderr) = server.wait();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("proxy_header=1 "), "{stderr}");
+    assert!(
+        stderr.contains(
+            "refused 1 connections: bad, oversized or slow PROXY header [reason=proxy_header"
+        ),
+        "{stderr}"
+    );
+}
+
+/// Connects to `to` from the loopback address `from`.
+fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&format!("{from}:0").parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.connect_timeout(&to.into(), TIMEOUT).unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream
+}
+
+/// Waits for haproxy to accept on `port`.
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + TIMEOUT;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "haproxy did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn behind_haproxy_the_per_source_limit_sees_the_real_client() {
+    let Some(haproxy) = tools::find("haproxy", "apt-get install haproxy") else {
+        return;
+    };
+    let server = start("hello");
+    let backend = server.addr(0);
+    let front = tools::free_port(false);
+    let sample = std::fs::read_to_string("deploy/haproxy/haproxy.cfg").unwrap();
+    let config = sample
+        .replace("bind 0.0.0.0:9999", &format!("bind 127.0.0.1:{front}"))
+        .replace(
+            "10.0.0.11:9999 send-proxy-v2 check check-send-proxy",
+            &format!("{backend} send-proxy-v2"),
+        )
+        .replace("maxconn 20000", "maxconn 100");
+    assert_ne!(
+        config, sample,
+        "the sample's addresses are where the test expects them"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("haproxy.cfg");
+    std::fs::write(&path, config).unwrap();
+    let _haproxy = Guarded::spawn(Command::new(haproxy).arg("-db").arg("-f").arg(&path));
+    wait_listening(front);
+    let front: SocketAddr = ([127, 0, 0, 1], front).into();
+    // Two clients from 127.0.0.2 are served; a third from it is refused...
+    let mut kept = Vec::new();
+    for _ in 0..2 {
+        let mut client = connect_from("127.0.0.2", front);
+        assert_eq!(read_some(&mut client), "Welcome!\n");
+        kept.push(client);
+    }
+    let mut third = connect_from("127.0.0.2", front);
+    assert_eq!(read_some(&mut third), "", "refused: 127.0.0.2 holds its 2");
+    // ...while 127.0.0.3, behind the same haproxy, is served.
+    let mut other = connect_from("127.0.0.3", front);
+    assert_eq!(read_some(&mut other), "Welcome!\n");
+    other.write_all(b"Cy\n").unwrap();
+    assert_eq!(read_some(&mut other), "Hello, Cy!\n");
+    drop((kept, third, other));
+    server.terminate();
+    let (status, stderr) = server.wait();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("refused_per_ip=1 "), "{stderr}");
+    assert!(
+        stderr.contains("refused 1 connections: source at --max-conns-per-ip [reason=per_source"),
+        "{stderr}"
+    );
+}
