@@ -12,7 +12,8 @@
 //!
 //! It stops on SIGINT or SIGTERM.
 
-use std::io::Write;
+use reactord::net::{self, SocketOptions};
+use std::io::{self, Write};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
@@ -25,7 +26,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:7007".to_string());
-    let listener = match TcpListener::bind(&addr).await {
+    // Bound by the same function as reactord's own servers: same backlog, same options.
+    let bound = addr
+        .parse()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "expected IP:PORT"))
+        .and_then(|addr| net::tcp_listener(addr, SocketOptions::nonblocking(false)))
+        .and_then(TcpListener::from_std);
+    let listener = match bound {
         Ok(listener) => listener,
         Err(err) => {
             eprintln!("error: cannot bind tcp echo {addr}: {err}");

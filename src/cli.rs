@@ -107,6 +107,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_UDP_WINDOW,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub udp_window: u64,
+    /// Set SO_REUSEPORT on TCP and UDP sockets, so several reactord processes can serve the same ports.
+    #[arg(long)]
+    pub reuse_port: bool,
     /// More logging: -v debug (connections), -vv trace (every readiness event). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,

@@ -7,6 +7,7 @@
 //! - [`protocol`]: sans-IO handlers. Bytes and the time in; bytes and a decision out.
 //! - [`reactor`]: the event loop; the only server code that touches mio.
 //! - [`config`]: what to serve and with which limits, shared by every driver.
+//! - [`net`]: binding listeners and UDP sockets, the same way for every server design.
 //! - [`files`]: opening the files protocol's files safely inside `--files-root`.
 //! - [`stats`]: the counters both servers keep and print as their shutdown summary.
 //! - [`cli`]: the command line, parsed with clap.
@@ -35,6 +36,7 @@ pub mod compare;
 pub mod config;
 pub mod files;
 pub mod loadgen;
+pub mod net;
 pub mod protocol;
 pub mod reactor;
 pub mod stats;

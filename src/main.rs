@@ -106,7 +106,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         // Sockets passed by systemd replace the defaults, as explicit flags do.
         config.bindings.clear();
     }
-    let mut reactor = match Reactor::bind_with(&config, inherited) {
+    let mut reactor = match Reactor::bind_adopting(&config, args.reuse_port, inherited) {
         Ok(reactor) => reactor,
         Err(err) => {
             eprintln!("error: {err}");
@@ -151,6 +151,12 @@ fn serve_threaded(args: &ServeArgs) -> ExitCode {
     }
     if !args.unix.is_empty() || !args.unixgram.is_empty() {
         eprintln!("error: the threaded baseline serves TCP and UDP only, not Unix sockets");
+        return ExitCode::FAILURE;
+    }
+    if args.reuse_port {
+        // Its shutdown wakes each blocking accept by connecting to its own
+        // port, which another process's listener might answer instead.
+        eprintln!("error: --reuse-port is for `reactord serve`; the threaded baseline refuses it");
         return ExitCode::FAILURE;
     }
     let mut config = args.config(default_max_conns(args.tcp.len() + args.udp.len()));

@@ -17,20 +17,10 @@ use super::source::Source;
 use super::stream::Stream;
 use super::{token, Reactor};
 use crate::protocol::{Protocol, Session};
-use mio::net::TcpListener;
 use mio::Token;
 use std::io;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-/// The listen backlog asked for; Linux caps it at `net.core.somaxconn` (4096 by default).
-///
-/// This is where clients wait while the server is at `--max-conns`, out of
-/// descriptors, or simply busy. mio's `TcpListener::bind` (like std's) asks for
-/// 128, and a burst of a few hundred connects then overflows it: the kernel
-/// drops the SYNs and each of those clients waits a second or more for its
-/// SYN to be retransmitted.
-const LISTEN_BACKLOG: i32 = 4096;
 /// Connections accepted per listener event before the listener yields.
 const ACCEPT_BUDGET: usize = 128;
 /// How long to wait before retrying `accept` after `EMFILE`/`ENFILE`.
@@ -64,17 +54,6 @@ impl AcceptState {
             queue_listeners(sources, yielded);
         }
     }
-}
-
-/// Binds a non-blocking TCP listener at `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as mio does).
-pub(super) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    socket.set_nonblocking(true)?;
-    Ok(TcpListener::from_std(socket.into()))
 }
 
 /// Closes a refused connection at once with RST (SO_LINGER 0): nothing to

@@ -9,17 +9,23 @@
 
 use super::source::{Source, StartError};
 use crate::config::{ServerConfig, Transport, UnixBinding};
+use crate::net::{self, SocketOptions};
 use crate::protocol::Protocol;
-use mio::net::{UdpSocket, UnixDatagram, UnixListener};
+use mio::net::{TcpListener, UdpSocket, UnixDatagram, UnixListener};
 use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 /// Opens every socket of `config`, in order: TCP/UDP first, then Unix.
+///
+/// TCP and UDP sockets are bound through [`crate::net`], non-blocking, with
+/// `SO_REUSEPORT` when `reuse_port`.
 pub(super) fn open_sources(
     config: &ServerConfig,
+    reuse_port: bool,
     socket_files: &mut super::socket_files::SocketFiles,
 ) -> Result<Vec<Source>, StartError> {
+    let options = SocketOptions::nonblocking(reuse_port);
     let needs_root = config
         .bindings
         .iter()
@@ -38,13 +44,15 @@ pub(super) fn open_sources(
         };
         let source = match binding.transport {
             Transport::Tcp => {
-                let socket = super::accept::bind_listener(binding.addr).map_err(failed)?;
+                let socket = net::tcp_listener(binding.addr, options).map_err(failed)?;
+                let socket = TcpListener::from_std(socket);
                 let addr = socket.local_addr().map_err(failed)?;
                 let binding = crate::config::Binding { addr, ..*binding };
                 Source::Listener { socket, binding }
             }
             Transport::Udp => {
-                let socket = UdpSocket::bind(binding.addr).map_err(failed)?;
+                let socket = net::udp_socket(binding.addr, options).map_err(failed)?;
+                let socket = UdpSocket::from_std(socket);
                 let addr = socket.local_addr().map_err(failed)?;
                 let binding = crate::config::Binding { addr, ..*binding };
                 Source::Udp { socket, binding }

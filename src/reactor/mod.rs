@@ -112,13 +112,20 @@ pub struct Reactor {
 impl Reactor {
     /// Binds every socket in `config` and prepares the loop; nothing is served until [`run`](Self::run).
     pub fn bind(config: &ServerConfig) -> Result<Reactor, StartError> {
-        Self::bind_with(config, Vec::new())
+        Reactor::bind_with(config, false)
     }
 
-    /// Like [`bind`](Self::bind), also serving sockets passed by systemd
-    /// (see [`activation`]).
-    pub fn bind_with(
+    /// Like [`bind`](Self::bind), with `SO_REUSEPORT` on TCP and UDP sockets
+    /// when `reuse_port`, so that other processes may serve the same ports.
+    pub fn bind_with(config: &ServerConfig, reuse_port: bool) -> Result<Reactor, StartError> {
+        Self::bind_adopting(config, reuse_port, Vec::new())
+    }
+
+    /// Like [`bind_with`](Self::bind_with), also serving sockets passed by
+    /// systemd (see [`activation`]).
+    pub fn bind_adopting(
         config: &ServerConfig,
+        reuse_port: bool,
         inherited: Vec<activation::Inherited>,
     ) -> Result<Reactor, StartError> {
         let files = match &config.files_root {
@@ -130,7 +137,7 @@ impl Reactor {
         let poll = Poll::new().map_err(StartError::Poll)?;
         let waker = Waker::new(poll.registry(), token::WAKER).map_err(StartError::Poll)?;
         let mut socket_files = socket_files::SocketFiles::default();
-        let mut sources = bind::open_sources(config, &mut socket_files)?;
+        let mut sources = bind::open_sources(config, reuse_port, &mut socket_files)?;
         sources.extend(inherited.into_iter().map(|inherited| inherited.0));
         for (index, source) in sources.iter_mut().enumerate() {
             source

@@ -78,6 +78,7 @@ pub use live::ShutdownHandle;
 
 use crate::config::{Binding, Limits, ServerConfig, Transport};
 use crate::files::FilesRoot;
+use crate::net::{self, SocketOptions};
 use crate::protocol::{Framing, Protocol};
 use live::Shared;
 use std::fmt;
@@ -167,12 +168,15 @@ impl ThreadedServer {
             }
             let (socket, addr) = match binding.transport {
                 Transport::Tcp => {
-                    let listener = TcpListener::bind(binding.addr).map_err(fail)?;
+                    // Same backlog and options as the reactor: a fair baseline.
+                    let listener = net::tcp_listener(binding.addr, SocketOptions::blocking(false))
+                        .map_err(fail)?;
                     let addr = listener.local_addr().map_err(fail)?;
                     (Socket::Tcp(listener), addr)
                 }
                 Transport::Udp => {
-                    let socket = UdpSocket::bind(binding.addr).map_err(fail)?;
+                    let socket = net::udp_socket(binding.addr, SocketOptions::blocking(false))
+                        .map_err(fail)?;
                     let addr = socket.local_addr().map_err(fail)?;
                     (Socket::Udp(socket), addr)
                 }

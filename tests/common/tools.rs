@@ -1,4 +1,5 @@
 //! Real external tools for the deployment tests: found on PATH or skipped with a reason.
+#![allow(dead_code)] // Each test file uses a different subset.
 
 use std::io::Read;
 use std::path::PathBuf;

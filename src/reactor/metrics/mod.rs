@@ -74,7 +74,10 @@ impl Reactor {
             what: format!("tcp metrics {addr}"),
             source,
         };
-        let mut listener = super::accept::bind_listener(addr).map_err(failed)?;
+        // Never SO_REUSEPORT: a second process on this port would answer half the scrapes.
+        let options = crate::net::SocketOptions::nonblocking(false);
+        let listener = crate::net::tcp_listener(addr, options).map_err(failed)?;
+        let mut listener = TcpListener::from_std(listener);
         let bound = listener.local_addr().map_err(failed)?;
         self.poll
             .registry()
