@@ -146,3 +146,21 @@ fn behind_haproxy_the_per_source_limit_sees_the_real_client() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_header_not_complete_in_5_seconds_is_refused() {
+    let server = start("echo");
+    let mut slow = common::connect(server.addr(0));
+    slow.write_all(b"PROXY TCP4 10.0.0.1").unwrap();
+    let started = Instant::now();
+    assert_eq!(read_some(&mut slow), "", "closed");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(4500),
+        "closed after {waited:?}, before the 5 s"
+    );
+    server.terminate();
+    let (status, stderr) = server.wait();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("proxy_header=1 "), "{stderr}");
+}
