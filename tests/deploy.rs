@@ -58,17 +58,21 @@ fn listening_lines(child: &mut Guarded, count: usize) -> Vec<String> {
 }
 
 #[test]
-fn inherited_tcp_sockets_are_served_by_their_fd_names() {
+fn inherited_tcp_and_unix_sockets_are_served_by_their_fd_names() {
     let Some(activate) = tools::find("systemd-socket-activate", "apt-get install systemd") else {
         return;
     };
     let (echo, hello) = (tools::free_port(false), tools::free_port(false));
+    let dir = tempfile::tempdir().unwrap();
+    let daytime = dir.path().join("daytime.sock");
     let mut child = Guarded::spawn(Command::new(activate).args([
         "-l",
         &format!("127.0.0.1:{echo}"),
         "-l",
         &format!("127.0.0.1:{hello}"),
-        "--fdname=echo:hello",
+        "-l",
+        daytime.to_str().unwrap(),
+        "--fdname=echo:hello:daytime",
         BINARY,
     ]));
     let mut hello_client = connect(hello); // The first connection starts reactord.
@@ -78,7 +82,18 @@ fn inherited_tcp_sockets_are_served_by_their_fd_names() {
     let mut echo_client = connect(echo);
     echo_client.write_all(b"abc\n").unwrap();
     assert_eq!(read_line(&mut echo_client), "abc\n");
-    let lines = listening_lines(&mut child, 2);
+    let mut unix = std::os::unix::net::UnixStream::connect(&daytime).unwrap();
+    unix.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut date = String::new();
+    unix.read_to_string(&mut date).unwrap();
+    assert!(
+        date.len() == 26 && date.ends_with("\r\n"),
+        "a ctime line: {date:?}"
+    );
+    drop(unix);
+    let lines = listening_lines(&mut child, 3);
+    let unix_line = format!("listening unix daytime {}", daytime.display());
+    assert!(lines.contains(&unix_line), "{lines:?}");
     assert!(
         lines.contains(&format!("listening tcp echo 127.0.0.1:{echo}")),
         "{lines:?}"
@@ -91,7 +106,11 @@ fn inherited_tcp_sockets_are_served_by_their_fd_names() {
     child.signal(libc::SIGTERM);
     let (code, stderr) = child.wait();
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stderr.contains("summary: connections=2 "), "{stderr}");
+    assert!(stderr.contains("summary: connections=3 "), "{stderr}");
+    assert!(
+        daytime.exists(),
+        "an inherited socket's file is systemd's, not removed"
+    );
 }
 
 #[test]
@@ -231,4 +250,32 @@ fn sigusr1_logs_counters_sighup_is_ignored_and_socket_files_go() {
     );
     assert!(counters.contains(" bytes_in=4 "), "{counters}");
     assert!(!path.exists(), "the socket file is removed");
+}
+
+#[test]
+fn the_shipped_units_pass_systemd_analyze_verify_without_a_warning() {
+    let Some(analyze) = tools::find("systemd-analyze", "apt-get install systemd") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let service = std::fs::read_to_string("deploy/systemd/reactord.service").unwrap();
+    // Verify checks that ExecStart exists: point it at the binary just built.
+    let service = service.replace("/usr/local/bin/reactord", BINARY);
+    std::fs::write(dir.path().join("reactord.service"), service).unwrap();
+    let mut units = vec![dir.path().join("reactord.service")];
+    for socket in ["reactord.socket", "reactord-hello.socket"] {
+        let to = dir.path().join(socket);
+        std::fs::copy(format!("deploy/systemd/{socket}"), &to).unwrap();
+        units.push(to);
+    }
+    let output = Command::new(analyze)
+        .arg("verify")
+        .args(&units)
+        .output()
+        .unwrap();
+    let complaints = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && complaints.trim().is_empty(),
+        "{complaints}"
+    );
 }
