@@ -114,6 +114,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         }
     };
     reactor.require_proxy_header(args.proxy_protocol);
+    reactor.notify_service_manager();
     let metrics = match args
         .metrics
         .map(|addr| reactor.serve_metrics(addr))

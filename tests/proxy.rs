@@ -164,3 +164,35 @@ fn a_header_not_complete_in_5_seconds_is_refused() {
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("proxy_header=1 "), "{stderr}");
 }
+
+#[test]
+fn on_a_unix_listener_the_carried_address_is_the_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.sock");
+    let spec = format!("chat={}", path.display());
+    let server = ServerProcess::start(&["--proxy-protocol", "--unix", &spec], 1);
+    let connect = || {
+        let stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream
+    };
+    let mut watcher = connect();
+    watcher.write_all(b"PROXY UNKNOWN\r\n").unwrap();
+    let mut member = connect();
+    // v2, PROXY, TCP over IPv4: 203.0.113.5:77 -> 127.0.0.1:7070.
+    let mut header = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    header.extend_from_slice(&[203, 0, 113, 5, 127, 0, 0, 1, 0, 77, 0x1b, 0x9e]);
+    member.write_all(&header).unwrap();
+    let mut seen = String::new();
+    let deadline = Instant::now() + TIMEOUT;
+    while !seen.contains("* 203.0.113.5:77 joined\n") {
+        assert!(Instant::now() < deadline, "{seen:?}");
+        let mut buf = [0u8; 256];
+        let n = watcher.read(&mut buf).unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    drop((watcher, member));
+    server.terminate();
+    let (status, stderr) = server.wait();
+    assert!(status.success(), "{stderr}");
+}

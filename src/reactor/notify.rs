@@ -8,8 +8,13 @@
 //! `WATCHDOG=1` at half the period. The watchdog ping comes from the loop
 //! itself, so a loop that hangs stops pinging and systemd restarts it.
 //!
-//! Without `NOTIFY_SOCKET` in the environment (not run by systemd) all of
-//! this is skipped. The protocol is the `sd-notify` crate's.
+//! Only a reactor asked to ([`Reactor::notify_service_manager`], as the
+//! binary does) speaks, and only when `NOTIFY_SOCKET` is set (run by
+//! systemd): a library user's reactors, several in one test process, stay
+//! quiet. The protocol is the `sd-notify` crate's; each message is one
+//! datagram to a local socket that systemd drains at once.
+
+use super::Reactor;
 
 use sd_notify::NotifyState;
 use std::time::{Duration, Instant};
@@ -26,9 +31,27 @@ pub(super) struct Notifier {
     next_status: Option<Instant>,
 }
 
+impl Reactor {
+    /// Sends systemd readiness, status, watchdog and stopping notifications
+    /// when `NOTIFY_SOCKET` is set (one reactor per process should).
+    pub fn notify_service_manager(&mut self) {
+        self.ops.notifier = Notifier::from_env();
+    }
+}
+
 impl Notifier {
+    /// A notifier that says nothing.
+    pub(super) fn off() -> Self {
+        Notifier {
+            enabled: false,
+            watchdog_every: None,
+            next_watchdog: None,
+            next_status: None,
+        }
+    }
+
     /// Reads `NOTIFY_SOCKET` and `WATCHDOG_USEC` from the environment.
-    pub(super) fn from_env() -> Self {
+    fn from_env() -> Self {
         let enabled = std::env::var_os("NOTIFY_SOCKET").is_some();
         let watchdog_every = sd_notify::watchdog_enabled().map(|period| period / 2);
         Notifier {

@@ -59,7 +59,7 @@ impl Operations {
             metrics: None,
             health: Health::default(),
             refusals: Refusals::default(),
-            notifier: Notifier::from_env(),
+            notifier: Notifier::off(),
             socket_files,
             handshakes: Handshakes::default(),
             proxy_protocol: false,

@@ -36,7 +36,7 @@ const REASONS: [Reason; 7] = [
     (
         "max_conns",
         |s| s.max_conns_reached,
-        "accepting (paused at --max-conns; clients wait in the backlog)",
+        "times: at --max-conns, accepting paused (new clients wait in the backlog)",
     ),
     (
         "fd_exhausted",

@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 pub(super) const MAX_SCRAPERS: usize = 16;
 /// A scrape connection without a request for this long is closed.
 pub(super) const IDLE: Duration = Duration::from_secs(10);
+/// Pipelined requests answered per turn; the rest wait for the next turn, and
+/// none is read while a reply is unsent, so a scraper's output stays small.
+const REQUESTS_PER_TURN: usize = 4;
 
 #[derive(Debug)]
 struct Scraper {
@@ -136,60 +139,69 @@ impl Reactor {
         }
     }
 
+    fn scraper(&mut self, key: usize) -> Option<&mut Scraper> {
+        self.ops.metrics.as_mut()?.scrapers.get_mut(key)
+    }
+
     fn serve_scraper(&mut self, key: usize, now: Instant) {
-        let Some(scraper) = self
-            .ops
-            .metrics
-            .as_mut()
-            .and_then(|m| m.scrapers.get_mut(key))
-        else {
+        let Some(scraper) = self.scraper(key) else {
             return;
         };
         // Backpressure: no new request is read while a reply is still unsent.
-        let blocked = write_available(scraper).map(|()| !scraper.output.is_empty());
-        if matches!(blocked, Ok(true)) {
-            return;
-        }
-        let eof = blocked.is_err() || read_available(scraper);
-        let mut input = std::mem::take(&mut scraper.input);
-        let mut consumed = 0;
-        let mut replies = Vec::new();
-        let mut close = false;
-        while !close {
-            match http::parse_request(&input[consumed..]) {
-                Parsed::Incomplete => break,
-                Parsed::Request(request) => {
-                    consumed += request.length;
-                    close = !request.keep_alive;
-                    self.answer(&request, close, &mut replies);
-                }
-                Parsed::Error(err) => {
-                    let status = if err == HttpError::TooLarge { 431 } else { 400 };
-                    Response::error(status, true).render(&mut replies);
-                    close = true;
-                }
-            }
-        }
-        close |= eof;
-        input.drain(..consumed);
-        let Some(scraper) = self
-            .ops
-            .metrics
-            .as_mut()
-            .and_then(|m| m.scrapers.get_mut(key))
-        else {
+        let flushed = write_available(scraper).map(|()| scraper.output.is_empty());
+        let eof = match flushed {
+            Ok(false) => return,
+            Ok(true) if scraper.close_when_sent => return self.close_scraper(key),
+            Ok(true) => read_available(scraper),
+            Err(_) => true,
+        };
+        let input = std::mem::take(&mut scraper.input);
+        let (consumed, replies, close) = self.answer_all(&input);
+        let Some(scraper) = self.scraper(key) else {
             return;
         };
         scraper.input = input;
+        scraper.input.drain(..consumed);
         scraper.output.extend_from_slice(&replies);
-        scraper.close_when_sent |= close;
+        scraper.close_when_sent |= close || eof;
         if consumed > 0 {
             scraper.deadline = now + IDLE;
         }
         let failed = write_available(scraper).is_err();
         if failed || (scraper.close_when_sent && scraper.output.is_empty()) {
-            if let Some(server) = &mut self.ops.metrics {
-                let mut scraper = server.scrapers.remove(key);
+            self.close_scraper(key);
+        } else if scraper.output.is_empty() && consumed > 0 && !scraper.input.is_empty() {
+            // More pipelined requests are buffered and no event will announce them.
+            self.yielded.push(token::metrics(Some(key)));
+        }
+    }
+
+    /// Answers every complete request in `input`: (bytes used, replies, close after them).
+    fn answer_all(&self, input: &[u8]) -> (usize, Vec<u8>, bool) {
+        let (mut consumed, mut replies) = (0, Vec::new());
+        for _ in 0..REQUESTS_PER_TURN {
+            match http::parse_request(&input[consumed..]) {
+                Parsed::Incomplete => return (consumed, replies, false),
+                Parsed::Request(request) => {
+                    consumed += request.length;
+                    self.answer(&request, !request.keep_alive, &mut replies);
+                    if !request.keep_alive {
+                        return (consumed, replies, true);
+                    }
+                }
+                Parsed::Error(err) => {
+                    let status = if err == HttpError::TooLarge { 431 } else { 400 };
+                    Response::error(status, true).render(&mut replies);
+                    return (consumed, replies, true);
+                }
+            }
+        }
+        (consumed, replies, false)
+    }
+
+    fn close_scraper(&mut self, key: usize) {
+        if let Some(server) = &mut self.ops.metrics {
+            if let Some(mut scraper) = server.scrapers.try_remove(key) {
                 let _ = self.poll.registry().deregister(&mut scraper.stream);
             }
         }
