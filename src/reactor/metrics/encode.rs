@@ -47,6 +47,7 @@ impl Reactor {
     pub(super) fn metrics_text(&self) -> String {
         let mut registry = Registry::with_prefix("reactord");
         self.register_connections(&mut registry);
+        self.register_closes(&mut registry);
         self.register_traffic(&mut registry);
         self.register_loop(&mut registry);
         let mut text = String::new();
@@ -83,6 +84,9 @@ impl Reactor {
             "Connections, accepts and UDP replies refused by a limit",
             by_label("reason", &refused),
         );
+    }
+
+    fn register_closes(&self, registry: &mut Registry) {
         let s = &self.stats;
         registry.register(
             "idle_closed",
