@@ -39,6 +39,8 @@ pub enum Command {
     Threaded(ServeArgs),
     /// Load a server with a verifying, non-blocking load generator.
     Bench(crate::loadgen::BenchArgs),
+    /// Open, verify and hold many idle echo connections from a slice of 127.0.0.0/8 (scripts/million.sh).
+    MassHold(crate::loadgen::mass::MassArgs),
     /// Run the reactor and the threaded baseline through the same loads, side by side.
     Compare(crate::compare::CompareArgs),
 }
@@ -213,7 +215,7 @@ impl Cli {
         match &self.command {
             None => Some(&self.serve),
             Some(Command::Serve(args) | Command::Threaded(args)) => Some(args),
-            Some(Command::Bench(_) | Command::Compare(_)) => None,
+            Some(Command::Bench(_) | Command::MassHold(_) | Command::Compare(_)) => None,
         }
     }
 }

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(ref args)) => serve(args),
         Some(Command::Threaded(ref args)) => serve_threaded(args),
         Some(Command::Bench(ref args)) => report_error(reactord::loadgen::main(args)),
+        Some(Command::MassHold(ref args)) => report_error(reactord::loadgen::mass::main(args)),
         Some(Command::Compare(ref args)) => report_error(reactord::compare::main(args)),
     }
 }

@@ -23,6 +23,7 @@
 //! - [`tcp`]: the TCP event loop (echo, lines, churn). [`hold`]: the hold phases.
 //! - [`udp`]: datagram ping-pong. [`stats`]: counters. [`report`]: the result.
 //! - [`progress`]: the stderr progress line.
+//! - [`mass`]: `reactord mass-hold`, a frugal crowd of held connections (scripts/million.sh).
 //!
 //! # Use from code
 //!
@@ -40,6 +41,7 @@ pub mod conn;
 pub mod error;
 pub mod expect;
 pub mod hold;
+pub mod mass;
 pub mod progress;
 pub mod report;
 pub mod stats;
