@@ -1,20 +1,24 @@
-//! `download`: the file downloader client of seed 004 (`文件下载器客户端`), in Rust.
+//! `download`: the file downloader client of tutorial 004 (`文件下载器客户端`), in Rust.
+//!
+//! The numbered tutorials (000 to 004) are the classic Python socket
+//! tutorials this project grew from: the README's "Where the protocols come
+//! from" lists them and quotes their server.
 //!
 //! Against reactord's `files` service (`reactord --files-root DIR`, port
 //! 7020): send a file name and a newline; the server streams the file's bytes
 //! and closes, or sends one line `error: <reason>` and closes. The bytes are
-//! saved to `--prefix` + the name's last component (`download_notes.txt`;
-//! the prefix may contain a directory: `--prefix /tmp/got_`). Against
-//! `reactord --framing raw`, add `--raw` to send the bare name, as the seed
+//! saved in `--dir` (default: the current directory) as `--prefix` + the
+//! name's last component (`download_notes.txt`). Against
+//! `reactord --framing raw`, add `--raw` to send the bare name, as the tutorial
 //! does: that server takes one read as the name, newline included.
 //!
 //! ```sh
-//! cargo run -- --files-root /some/dir &
-//! cargo run --example download -- notes.txt
+//! cargo run --release -- --files-root /some/dir &
+//! cargo run --example download -- notes.txt --dir ~/Downloads
 //! ```
 //!
 //! What to notice:
-//! - **The seed reads once.** Its `recv(1024)` keeps at most the first
+//! - **The tutorial reads once.** Its `recv(1024)` keeps at most the first
 //!   1024 bytes of the file. A stream has no message boundaries: the only way
 //!   to know a file is complete here is to read until the server closes
 //!   (a read of 0 bytes), writing each chunk to disk as it arrives, so a
@@ -54,6 +58,9 @@ struct Args {
     /// Saved as PREFIX + the name's last component.
     #[arg(long, default_value = "download_")]
     prefix: String,
+    /// The directory to save into; it must exist. Default: the current directory.
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
     /// For a `--framing raw` server: send the bare name, without the newline.
     #[arg(long)]
     raw: bool,
@@ -73,7 +80,9 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let base = Path::new(&args.name)
         .file_name()
         .ok_or_else(|| format!("{:?} names no file", args.name))?;
-    let out = PathBuf::from(format!("{}{}", args.prefix, base.to_string_lossy()));
+    let out = args
+        .dir
+        .join(format!("{}{}", args.prefix, base.to_string_lossy()));
     if args.name.contains('\n') {
         return Err("a file name cannot contain a newline in this protocol".into());
     }

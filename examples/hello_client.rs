@@ -1,6 +1,10 @@
-//! `hello_client`: the TCP client of seeds 000 and 003 (`TcpClient.py`), in Rust.
+//! `hello_client`: the TCP client of tutorials 000 and 003 (`TcpClient.py`), in Rust.
 //!
-//! The flow is the seed's: connect, print the greeting, send three names
+//! The numbered tutorials (000 to 004) are the classic Python socket
+//! tutorials this project grew from: the README's "Where the protocols come
+//! from" lists them and quotes their server.
+//!
+//! The flow is the tutorial's: connect, print the greeting, send three names
 //! (`Li`, `Cheng`, `victor`), print each reply, send `exit`. Try it against
 //! `cargo run` (reactord's hello service listens on 127.0.0.1:9999):
 //!
@@ -13,7 +17,7 @@
 //! What to notice:
 //! - **TCP is a byte stream, not a message stream.** With `line` framing each
 //!   message ends in `\n`, so the client reads up to the newline and never
-//!   guesses where a reply ends. With `--raw` it does what the seed does:
+//!   guesses where a reply ends. With `--raw` it does what the tutorial does:
 //!   sends a bare name and takes whatever one `read` returns as the reply.
 //!   That works only because it waits for each reply before sending again
 //!   (the "sticky packet" caveat in the README); it would break on a slow or
@@ -34,7 +38,7 @@ use std::time::Duration;
 /// How long to wait for any reply before giving up.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Greet reactord's hello service the way seeds 000/003 do.
+/// Greet reactord's hello service the way tutorials 000/003 do.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
@@ -98,7 +102,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
 fn receive(reader: &mut BufReader<TcpStream>, raw: bool) -> Result<String, Box<dyn Error>> {
     let mut bytes = Vec::new();
     let result = if raw {
-        bytes.resize(1024, 0); // the seed's recv(1024)
+        bytes.resize(1024, 0); // the tutorial's recv(1024)
         reader.read(&mut bytes).inspect(|&n| bytes.truncate(n))
     } else {
         reader.read_until(b'\n', &mut bytes)

@@ -1,6 +1,10 @@
-//! `http_get`: the raw HTTP client of seeds 000 and 003, in Rust.
+//! `http_get`: the raw HTTP client of tutorials 000 and 003, in Rust.
 //!
-//! The seeds fetch `www.sina.com.cn` by hand: open a TCP socket to port 80,
+//! The numbered tutorials (000 to 004) are the classic Python socket
+//! tutorials this project grew from: the README's "Where the protocols come
+//! from" lists them and quotes their server.
+//!
+//! The tutorials fetch `www.sina.com.cn` by hand: open a TCP socket to port 80,
 //! send `GET / HTTP/1.1` with a `Host` header and `Connection: close`, read
 //! until the server closes, split the bytes at the first blank line
 //! (`\r\n\r\n`), print the header and save the body. No HTTP library is
@@ -64,7 +68,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     );
     stream.write_all(request.as_bytes())?;
 
-    // The seed's loop: recv until the server closes.
+    // The tutorial's loop: recv until the server closes.
     let mut data = Vec::new();
     stream.read_to_end(&mut data).map_err(|e| match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {

@@ -229,11 +229,30 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: soak --listening FILE --pid PID [--minutes N]";
-    let lines =
-        std::fs::read_to_string(arg(&args, "--listening").expect(usage)).expect("read FILE");
-    let pid: u32 = arg(&args, "--pid").expect(usage).parse().expect("PID");
-    let minutes: f64 = arg(&args, "--minutes").map_or(10.0, |m| m.parse().expect("minutes"));
+    let usage = "usage: soak --listening FILE --pid PID [--minutes N]\n\n\
+                 Loads a running reactord (its stdout `listening` lines saved in FILE, its\n\
+                 process id PID) for N minutes (default 10) and reports its memory and descriptors.";
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{usage}");
+        return;
+    }
+    let fail = |what: &str| -> ! {
+        eprintln!("soak: {what}\n{usage}");
+        std::process::exit(2)
+    };
+    let listening =
+        arg(&args, "--listening").unwrap_or_else(|| fail("--listening FILE is required"));
+    let lines = std::fs::read_to_string(&listening)
+        .unwrap_or_else(|e| fail(&format!("cannot read {listening}: {e}")));
+    let pid: u32 = match arg(&args, "--pid").map(|p| p.parse()) {
+        Some(Ok(pid)) => pid,
+        _ => fail("--pid PID (a number) is required"),
+    };
+    let minutes: f64 = match arg(&args, "--minutes").map(|m| m.parse()) {
+        None => 10.0,
+        Some(Ok(m)) => m,
+        Some(Err(_)) => fail("--minutes takes a number"),
+    };
     let targets = Arc::new(Targets {
         echo: find(&lines, "tcp", "echo"),
         hello: find(&lines, "tcp", "hello"),

@@ -1,4 +1,8 @@
-//! `timestamp_client`: the clients of seed 001 (`tcpCliSock.py`, `udpCliSock.py`), in Rust.
+//! `timestamp_client`: the clients of tutorial 001 (`tcpCliSock.py`, `udpCliSock.py`), in Rust.
+//!
+//! The numbered tutorials (000 to 004) are the classic Python socket
+//! tutorials this project grew from: the README's "Where the protocols come
+//! from" lists them and quotes their server.
 //!
 //! Read a line from stdin, send it, print `Server: <reply>`; an empty line or
 //! end of input quits. reactord's timestamp service (127.0.0.1:7013) answers
@@ -17,7 +21,7 @@
 //!   only fixes the peer, so `send`/`recv` need no address and datagrams from
 //!   anyone else are ignored; no packet is exchanged.)
 //! - **Where does a reply end?** Over TCP the client sends `M\n` and reads up
-//!   to `\n` (`--raw` does what the seed does, one read per reply, for a
+//!   to `\n` (`--raw` does what the tutorial does, one read per reply, for a
 //!   `--framing raw` server). Over UDP one datagram *is* one message, so no
 //!   newline is needed at all.
 //! - UDP can lose datagrams, so its read has a timeout like every other read.
@@ -89,7 +93,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     };
 
     let stdin = std::io::stdin();
-    let prompt = stdin.is_terminal(); // the seed's '>' prompt, only for a human
+    let prompt = stdin.is_terminal(); // the tutorial's '>' prompt, only for a human
     let mut line = String::new();
     loop {
         if prompt {
@@ -101,7 +105,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         }
         let message = line.trim_end_matches(['\r', '\n']);
         if message.is_empty() {
-            break; // the seed's `if not data: break`
+            break; // the tutorial's `if not data: break`
         }
         let reply = client.ask(message)?;
         println!("Server: {}", String::from_utf8_lossy(&reply).trim_end());
@@ -120,7 +124,7 @@ impl Client {
                     .get_mut()
                     .write_all(format!("{message}{newline}").as_bytes())?;
                 if *raw {
-                    reply.resize(1024, 0); // the seed's BUFSIZE
+                    reply.resize(1024, 0); // the tutorial's BUFSIZE
                     reader.read(&mut reply).inspect(|&n| reply.truncate(n))
                 } else {
                     reader.read_until(b'\n', &mut reply)

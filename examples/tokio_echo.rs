@@ -26,6 +26,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:7007".to_string());
+    if addr == "--help" || addr == "-h" {
+        println!(
+            "usage: tokio_echo [ADDR]   (default 127.0.0.1:7007; port 0 picks a free port)\n\n\
+             A TCP echo server in typical tokio style, the third column of `reactord compare`.\n\
+             Prints `listening tcp echo ADDR`; stops on SIGINT or SIGTERM."
+        );
+        return Ok(());
+    }
     // Bound by the same function as reactord's own servers: same backlog, same options.
     let bound = addr
         .parse()

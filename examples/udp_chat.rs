@@ -1,6 +1,10 @@
-//! `udp_chat`: seed 004's UDP chat (`udp聊天器`), without its menu.
+//! `udp_chat`: tutorial 004's UDP chat (`udp聊天器`), without its menu.
 //!
-//! The seed asks "1: send, 2: receive" because a blocking program can wait
+//! The numbered tutorials (000 to 004) are the classic Python socket
+//! tutorials this project grew from: the README's "Where the protocols come
+//! from" lists them and quotes their server.
+//!
+//! The tutorial asks "1: send, 2: receive" because a blocking program can wait
 //! for only one thing at a time: while it waits for your typing it cannot
 //! receive, and while it waits in `recvfrom` you cannot type. This version
 //! does both at once with one `mio::Poll` watching two sources: the UDP

@@ -1,7 +1,11 @@
 //! An interactive UDP client: each line you type is one datagram.
 //!
+//! The numbered tutorials (000 to 004) are the classic Python socket
+//! tutorials this project grew from: the README's "Where the protocols come
+//! from" lists them and quotes their server.
+//!
 //! ```text
-//! cargo run --example udp_client                      # hello on 127.0.0.1:9999 (the seeds' port)
+//! cargo run --example udp_client                      # hello on 127.0.0.1:9999 (the tutorials' port)
 //! cargo run --example udp_client -- 127.0.0.1:7007    # echo
 //! cargo run --example udp_client -- 127.0.0.1:7013    # timestamp
 //! ```

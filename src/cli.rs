@@ -3,7 +3,7 @@
 //! Parsing only: turning flags into a [`ServerConfig`] and a log level. The
 //! binary in `main.rs` decides what to run.
 
-use crate::config::{Binding, Limits, ServerConfig, Transport, UnixBinding};
+use crate::config::{Binding, Limits, ServerConfig, Transport, UnixBinding, DEFAULT_SNDBUF};
 use crate::protocol::Framing;
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
@@ -17,6 +17,16 @@ pub const DEFAULT_CONN_RATE_PER_IP: u32 = 100;
 pub const DEFAULT_UDP_BUDGET: u64 = 1 << 20;
 /// `--udp-window` unless given, in seconds.
 pub const DEFAULT_UDP_WINDOW: u64 = 600;
+/// The largest `--max-line`: a line is buffered whole, so this is memory per connection.
+const MAX_LINE_LIMIT: i64 = 16 << 20;
+/// The largest `--max-pending`.
+const MAX_PENDING_LIMIT: i64 = 1 << 30;
+/// The largest `--conn-rate-per-ip`.
+const MAX_CONN_RATE_LIMIT: i64 = 1_000_000;
+/// The smallest non-zero `--sndbuf` (Linux raises smaller values to about this anyway).
+const MIN_SNDBUF: u64 = 4096;
+/// The largest `--sndbuf`.
+const MAX_SNDBUF: u64 = 64 << 20;
 
 /// One thread, one mio event loop: echo, timestamp, hello, the inetd services, files and chat over TCP, UDP and Unix sockets.
 #[derive(Debug, Parser)]
@@ -72,13 +82,13 @@ pub struct ServeArgs {
     /// How stream sockets of the line protocols (timestamp, hello, chat, files) are cut into messages.
     #[arg(long, value_enum, default_value_t = Framing::Line)]
     pub framing: Framing,
-    /// Longest line in line framing, in bytes; longer ones get `error: line too long`.
+    /// Longest line in line framing, in bytes (1 to 16 MiB); longer ones get `error: line too long`.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_line,
-          value_parser = clap::value_parser!(u32).range(1..).map(|v| v as usize))]
+          value_parser = clap::value_parser!(u32).range(1..=MAX_LINE_LIMIT).map(|v| v as usize))]
     pub max_line: usize,
-    /// Output buffered per connection above which the server stops reading from it.
+    /// Output buffered per connection above which the server stops reading from it (1 to 1 GiB).
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_pending,
-          value_parser = clap::value_parser!(u32).range(1..).map(|v| v as usize))]
+          value_parser = clap::value_parser!(u32).range(1..=MAX_PENDING_LIMIT).map(|v| v as usize))]
     pub max_pending: usize,
     /// Connections served at once [default: open-file limit, raised to the hard limit, less a reserve].
     #[arg(long, value_name = "N",
@@ -87,18 +97,31 @@ pub struct ServeArgs {
     /// Directory the files protocol serves; required to serve files (and enables it by default).
     #[arg(long, value_name = "DIR")]
     pub files_root: Option<std::path::PathBuf>,
-    /// Close connections that complete no message and take no reply for this many seconds; 0 disables.
+    /// Close connections that complete no message and take no reply for this many seconds; 0 disables
+    /// (so does any value too large to add to the clock: huge means never).
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub idle_timeout: u64,
     /// On SIGINT/SIGTERM, wait at most this many seconds for pending replies to be delivered.
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_seconds)]
     pub drain_timeout: f64,
-    /// Connections one source (IPv4 address, IPv6 /64) may hold open; 0: no limit.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNS_PER_IP)]
+    /// Connections one source (IPv4 address, IPv6 /64) may hold open, at most a quarter of
+    /// --max-conns; 0: no limit. Loopback clients are exempt unless --limit-loopback.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNS_PER_IP,
+          value_parser = clap::value_parser!(u32).map(|v| v as usize))]
     pub max_conns_per_ip: usize,
-    /// New connections one source may open per second (bursts of one second's worth); 0: no limit.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_CONN_RATE_PER_IP)]
+    /// New connections one source may open per second (bursts of one second's worth), up to
+    /// 1000000; 0: no limit. Loopback clients are exempt unless --limit-loopback.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CONN_RATE_PER_IP,
+          value_parser = clap::value_parser!(u32).range(0..=MAX_CONN_RATE_LIMIT))]
     pub conn_rate_per_ip: u32,
+    /// Hold loopback clients (127.0.0.0/8, ::1) to the per-source limits and the UDP budget too.
+    #[arg(long)]
+    pub limit_loopback: bool,
+    /// SO_SNDBUF of listeners and accepted stream sockets (the kernel memory one
+    /// connection's unsent output may hold; Linux doubles it), 4096 to 64 MiB; 0: kernel autotuning.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SNDBUF as u64,
+          value_parser = parse_sndbuf)]
+    pub sndbuf: u64,
     /// Also answer UDP datagrams from source ports below 1024 (off: breaks echo/chargen reflection loops).
     #[arg(long)]
     pub udp_allow_low_ports: bool,
@@ -134,6 +157,15 @@ fn parse_unix(spec: &str) -> Result<UnixBinding, String> {
 
 fn parse_unixgram(spec: &str) -> Result<UnixBinding, String> {
     UnixBinding::parse(true, spec)
+}
+
+fn parse_sndbuf(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(bytes) if bytes == 0 || (MIN_SNDBUF..=MAX_SNDBUF).contains(&bytes) => Ok(bytes),
+        _ => Err(format!(
+            "'{text}' is not 0 or a number of bytes from {MIN_SNDBUF} to {MAX_SNDBUF}"
+        )),
+    }
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
@@ -203,6 +235,9 @@ impl ServeArgs {
                 udp_allow_low_ports: self.udp_allow_low_ports,
                 udp_budget: self.udp_budget,
                 udp_window: Duration::from_secs(self.udp_window),
+                limit_loopback: self.limit_loopback,
+                sndbuf: (self.sndbuf > 0).then_some(self.sndbuf as usize),
+                ..Limits::default()
             },
             files_root: self.files_root.clone(),
         }
@@ -299,6 +334,39 @@ mod tests {
         assert!(parse(&["--max-line", "0"]).is_err());
         assert!(parse(&["--drain-timeout", "-1"]).is_err());
         assert!(parse(&["-v", "-q"]).is_err());
+    }
+
+    #[test]
+    fn every_number_is_range_checked_at_parse_time() {
+        for (flag, bad) in [
+            ("--max-line", "0"),
+            ("--max-line", "16777217"),
+            ("--max-pending", "1073741825"),
+            ("--max-conns", "0"),
+            ("--max-conns-per-ip", "4294967296"),
+            ("--conn-rate-per-ip", "1000001"),
+            ("--udp-window", "0"),
+            ("--sndbuf", "100"),
+            ("--sndbuf", "67108865"),
+            ("--drain-timeout", "86401"),
+            ("--idle-timeout", "-1"),
+            ("--udp-budget", "18446744073709551616"),
+        ] {
+            let err = parse(&[flag, bad]).expect_err(flag).to_string();
+            assert!(err.contains(bad), "{flag} {bad}: {err}");
+        }
+        let ok = |args: &[&str]| parse(args).unwrap().serve_args().unwrap().config(100);
+        assert_eq!(ok(&["--sndbuf", "0"]).limits.sndbuf, None);
+        assert_eq!(ok(&["--sndbuf", "65536"]).limits.sndbuf, Some(65536));
+        assert_eq!(ok(&[]).limits.sndbuf, Some(DEFAULT_SNDBUF));
+        // Huge idle timeouts are accepted: they mean "never" (see the reactor's timers).
+        let huge = ok(&["--idle-timeout", "18446744073709551615"]);
+        assert_eq!(
+            huge.limits.idle_timeout,
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert!(!ok(&[]).limits.limit_loopback);
+        assert!(ok(&["--limit-loopback"]).limits.limit_loopback);
     }
 
     #[test]

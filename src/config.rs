@@ -8,7 +8,7 @@ use crate::protocol::{Framing, Protocol};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The transport a binding listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,7 +91,7 @@ impl Binding {
 
 /// The port each protocol uses by default: 7000 plus the classic inetd port
 /// where it is free (echo 7, discard 9, chargen 19, time 37), 9999 for hello
-/// (the seeds' port), and neighbours for the rest.
+/// (the tutorials' port), and neighbours for the rest.
 pub fn default_port(protocol: Protocol) -> u16 {
     match protocol {
         Protocol::Echo => 7007,
@@ -188,6 +188,51 @@ pub struct Limits {
     pub udp_budget: u64,
     /// The window over which `udp_budget` is counted.
     pub udp_window: Duration,
+    /// Whether loopback clients (127.0.0.0/8, `::1`, v4-mapped loopback) are
+    /// held to the per-source limits too. Off by default: on loopback every
+    /// client is this machine, and the limits would only break local tests
+    /// and benchmarks. Unix socket clients are never limited per source.
+    pub limit_loopback: bool,
+    /// `SO_SNDBUF` asked for on listeners and accepted stream sockets, in
+    /// bytes (Linux doubles it for bookkeeping); `None` leaves the kernel's
+    /// autotuning, which grows a send buffer to about 4 MiB per connection.
+    pub sndbuf: Option<usize>,
+    /// Bytes one connection may read, produce or discard per turn of the
+    /// loop before it yields to the others: the fairness knob (see
+    /// [`DEFAULT_TURN_BYTES`]). Not a command-line flag; `benches/fairness.rs`
+    /// measures it.
+    pub turn_bytes: usize,
+}
+
+/// `turn_bytes` unless configured. A quiet client's request waits for at
+/// most a few such budgets of its busy neighbours' work; chosen by
+/// measurement (`cargo bench --bench fairness`, docs/RELIABILITY.md): the
+/// most bulk throughput with a sub-millisecond median for the quiet client.
+pub const DEFAULT_TURN_BYTES: usize = 64 * 1024;
+
+/// `SO_SNDBUF` unless configured: the kernel memory one connection's unsent
+/// output may hold. Chosen by measurement, see docs/RELIABILITY.md.
+pub const DEFAULT_SNDBUF: usize = 128 * 1024;
+
+/// How far away a deadline that "never" comes is put: about 34 years.
+const NEVER: Duration = Duration::from_secs(1 << 30);
+
+/// `now + after`, or about 34 years from now when `after` is larger or the
+/// sum would overflow the clock: a huge timeout means "never", not a panic.
+pub fn saturating_deadline(now: Instant, after: Duration) -> Instant {
+    now.checked_add(after.min(NEVER)).unwrap_or(now)
+}
+
+impl Limits {
+    /// The per-source connection limit actually enforced: `max_conns_per_ip`,
+    /// but never more than a quarter of `max_conns` (at least 1), so one
+    /// address can never take every slot; 0 stays "no limit".
+    pub fn effective_max_conns_per_ip(&self) -> usize {
+        if self.max_conns_per_ip == 0 {
+            return 0;
+        }
+        self.max_conns_per_ip.min((self.max_conns / 4).max(1))
+    }
 }
 
 impl Default for Limits {
@@ -205,6 +250,9 @@ impl Default for Limits {
             udp_allow_low_ports: false,
             udp_budget: 0,
             udp_window: Duration::from_secs(600),
+            limit_loopback: false,
+            sndbuf: Some(DEFAULT_SNDBUF),
+            turn_bytes: DEFAULT_TURN_BYTES,
         }
     }
 }
@@ -264,6 +312,30 @@ mod tests {
         assert_eq!(b.to_string(), "unixgram time /tmp/t.sock");
         assert!(UnixBinding::parse(true, "chat=/tmp/c.sock").is_err());
         assert!(UnixBinding::parse(false, "chat=").is_err());
+    }
+
+    #[test]
+    fn huge_timeouts_mean_never_not_a_panic() {
+        let now = Instant::now();
+        let far = saturating_deadline(now, Duration::MAX);
+        assert!(far >= now + Duration::from_secs(30 * 365 * 86_400));
+        assert_eq!(
+            saturating_deadline(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn one_source_never_takes_more_than_a_quarter_of_the_slots() {
+        let limits = |max_conns, max_conns_per_ip| Limits {
+            max_conns,
+            max_conns_per_ip,
+            ..Limits::default()
+        };
+        assert_eq!(limits(1024, 256).effective_max_conns_per_ip(), 256);
+        assert_eq!(limits(100, 256).effective_max_conns_per_ip(), 25);
+        assert_eq!(limits(3, 256).effective_max_conns_per_ip(), 1);
+        assert_eq!(limits(100, 0).effective_max_conns_per_ip(), 0);
     }
 
     #[test]

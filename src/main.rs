@@ -41,7 +41,8 @@ fn report_error(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
     }
 }
 
-/// Help and version go to stdout with success; a usage error is one line on stderr.
+/// Help and version go to stdout with success; a usage error is one line on
+/// stderr that keeps everything clap said about the culprit.
 fn clap_exit(err: clap::Error) -> ExitCode {
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -49,20 +50,76 @@ fn clap_exit(err: clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            let rendered = err.render().to_string();
-            let first = rendered
-                .lines()
-                .next()
-                .unwrap_or("error: invalid arguments");
-            eprintln!("{first} (see --help)");
+            let mut line = one_line(&err.render().to_string());
+            if !line.contains("tip:") {
+                if let Some(flag) = transposed_flag(&err) {
+                    line.push_str(&format!("; tip: a similar argument exists: '{flag}'"));
+                }
+            }
+            eprintln!("{line} (see --help)");
             ExitCode::from(2)
         }
     }
 }
 
+/// Clap's error without its usage block, joined into one line: the missing
+/// argument (`<ADDR>`), the tip (`a similar argument exists: '--framing'`)
+/// and the possible values all stay, only the line breaks go.
+fn one_line(rendered: &str) -> String {
+    let kept: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    if kept.is_empty() {
+        return "error: invalid arguments".to_string();
+    }
+    let mut line = String::new();
+    for (i, part) in kept.iter().enumerate() {
+        if i > 0 {
+            line.push_str(if part.starts_with("tip:") { "; " } else { " " });
+        }
+        line.push_str(part);
+    }
+    line
+}
+
+/// Clap suggests by similarity and misses two swapped letters (`--tpc`);
+/// this finds a flag of any subcommand spelled with exactly the same letters.
+fn transposed_flag(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    use clap::CommandFactory;
+    let Some(ContextValue::String(typed)) = err.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let letters = |s: &str| {
+        let mut chars: Vec<char> = s.trim_start_matches('-').chars().collect();
+        chars.sort_unstable();
+        chars
+    };
+    let wanted = letters(typed);
+    let command = Cli::command();
+    let commands = std::iter::once(&command).chain(command.get_subcommands());
+    let found = commands
+        .flat_map(|c| c.get_arguments())
+        .filter_map(|arg| arg.get_long())
+        .find(|long| letters(long) == wanted && format!("--{long}") != *typed)
+        .map(|long| format!("--{long}"));
+    found
+}
+
+/// Logs to stderr with microsecond timestamps, so the trace of one round
+/// trip (tens of microseconds) can be followed and timed line by line.
+///
+/// mio's own trace lines are off unless `RUST_LOG` names mio (`RUST_LOG=trace,mio=trace`):
+/// they print raw tokens such as `Token(9223372036854775808)`, which is
+/// `conn#0.0` in reactord's labels (see `reactor::token`).
 fn init_logging(level: log::LevelFilter) {
     env_logger::Builder::new()
         .filter_level(level)
+        .filter_module("mio", log::LevelFilter::Off)
+        .format_timestamp_micros()
         .parse_default_env()
         .init();
 }

@@ -41,6 +41,11 @@ pub struct SocketOptions {
     pub reuse_port: bool,
     /// Leave the socket in non-blocking mode (for an event loop); blocking otherwise.
     pub nonblocking: bool,
+    /// `SO_SNDBUF` for TCP listeners (`Limits::sndbuf`, `--sndbuf`): Linux
+    /// copies a listener's send buffer size, and the lock that stops its
+    /// autotuning, to every connection it accepts, so the cap costs no
+    /// system call per connection. `None` leaves the kernel's autotuning.
+    pub send_buffer: Option<usize>,
 }
 
 impl SocketOptions {
@@ -49,6 +54,7 @@ impl SocketOptions {
         SocketOptions {
             reuse_port,
             nonblocking: true,
+            ..SocketOptions::default()
         }
     }
 
@@ -57,6 +63,15 @@ impl SocketOptions {
         SocketOptions {
             reuse_port,
             nonblocking: false,
+            ..SocketOptions::default()
+        }
+    }
+
+    /// The same options with `SO_SNDBUF` set to `bytes` on TCP listeners (`None`: autotuned).
+    pub fn with_send_buffer(self, bytes: Option<usize>) -> SocketOptions {
+        SocketOptions {
+            send_buffer: bytes,
+            ..self
         }
     }
 }
@@ -75,6 +90,9 @@ fn socket_for(addr: SocketAddr, kind: Type, options: SocketOptions) -> io::Resul
 pub fn tcp_listener(addr: SocketAddr, options: SocketOptions) -> io::Result<TcpListener> {
     let socket = socket_for(addr, Type::STREAM, options)?;
     socket.set_reuse_address(true)?;
+    if let Some(bytes) = options.send_buffer {
+        socket.set_send_buffer_size(bytes)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
     Ok(socket.into())

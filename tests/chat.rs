@@ -100,3 +100,37 @@ fn a_member_who_stops_reading_is_dropped_and_the_room_told() {
     assert_eq!(next, format!("{talker_name}: still here\n").as_bytes());
     drop(sleeper);
 }
+
+#[test]
+fn a_line_too_long_is_answered_to_its_sender_only() {
+    let mut config = config(Framing::Line);
+    config.limits.max_line = 16;
+    let server = start_server(config);
+    let (mut ann, _) = join(&server);
+    let (mut bo, _) = join(&server);
+    read_line(&mut ann);
+    bo.write_all(b"short\n").unwrap();
+    bo.write_all(format!("{}\n", "x".repeat(100)).as_bytes())
+        .unwrap();
+    // The sender hears the error, then its connection ends.
+    assert_eq!(read_line(&mut bo), b"error: line too long\n");
+    assert_eq!(read_to_end(&mut bo), b"");
+    // The room hears the good line and the departure, never the error.
+    let bo_name = bo.local_addr().unwrap().to_string();
+    assert_eq!(
+        read_line(&mut ann),
+        format!("{bo_name}: short\n").as_bytes()
+    );
+    assert_eq!(
+        read_line(&mut ann),
+        format!("* {bo_name} left\n").as_bytes()
+    );
+    let (mut cy, _) = join(&server);
+    cy.write_all(b"hi\n").unwrap();
+    let cy_name = cy.local_addr().unwrap().to_string();
+    assert_eq!(
+        read_line(&mut ann),
+        format!("* {cy_name} joined\n").as_bytes()
+    );
+    assert_eq!(read_line(&mut ann), format!("{cy_name}: hi\n").as_bytes());
+}

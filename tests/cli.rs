@@ -44,6 +44,14 @@ fn bad_flag_is_named() {
 }
 
 #[test]
+fn out_of_range_numbers_are_one_line_errors() {
+    assert_one_line_error(&["--sndbuf", "100"], "--sndbuf");
+    assert_one_line_error(&["--max-line", "0"], "--max-line");
+    assert_one_line_error(&["--conn-rate-per-ip", "2000000"], "2000000");
+    assert_one_line_error(&["--max-conns-per-ip", "99999999999"], "99999999999");
+}
+
+#[test]
 fn address_in_use_is_named() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
@@ -78,4 +86,33 @@ fn listening_lines_name_every_socket_with_its_real_port() {
     server.terminate();
     let (status, _) = server.wait();
     assert!(status.success());
+}
+
+#[test]
+fn clap_errors_keep_the_culprit_the_tip_and_the_possible_values() {
+    // Clap's own text, joined into one line: nothing it said about the culprit is cut.
+    assert_one_line_error(&["bench", "echo"], "<ADDR>");
+    assert_one_line_error(
+        &["--framin", "raw"],
+        "a similar argument exists: '--framing'",
+    );
+    assert_one_line_error(
+        &["--tpc", "echo=127.0.0.1:0"],
+        "a similar argument exists: '--tcp'",
+    );
+    assert_one_line_error(&["--framing", "bogus"], "[possible values: line, raw]");
+}
+
+#[test]
+fn serving_line_counts_unix_sockets() {
+    let dir = std::env::temp_dir().join(format!("reactord-cli-serving-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("echo.sock");
+    let unix = format!("echo={}", path.display());
+    let server = ServerProcess::start(&["--tcp", "echo=127.0.0.1:0", "--unix", &unix], 2);
+    server.terminate();
+    let (status, stderr) = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("serving 2 sockets"), "{stderr}");
 }

@@ -290,11 +290,16 @@ fn download_saves_small_and_large_files_and_leaves_nothing_on_a_refusal() {
 
     for (name, content) in [("small.txt", &b"hello file\n"[..]), ("big.bin", &big)] {
         let mut command = example("download");
-        command.args(["--addr", &addr, name]).current_dir(&out);
+        // --dir chooses where the file goes; the working directory is left alone.
+        command
+            .args(["--addr", &addr, name, "--dir"])
+            .arg(&out)
+            .current_dir(&dir);
         let result = run(command, b"");
         assert!(result.status.success(), "{}", text(&result.stderr));
         let saved = std::fs::read(out.join(format!("download_{name}"))).unwrap();
         assert!(saved == content, "{name}: {} bytes saved", saved.len());
+        assert!(!dir.join(format!("download_{name}")).exists());
         let stdout = text(&result.stdout);
         assert!(
             stdout.contains(&format!("saved {} bytes", content.len())),

@@ -58,7 +58,7 @@ fn refuses_everything_outside_the_root_with_one_error_line() {
     for (request, reply) in [
         (&b"../secret\n"[..], &b"error: '..' is not allowed\n"[..]),
         (b"/etc/passwd\n", b"error: absolute paths are not allowed\n"),
-        (b"escape\n", b"error: outside the files root\n"),
+        (b"escape\n", b"error: symbolic links are not served\n"),
         (b"missing\n", b"error: no such file\n"),
         (b"sub\n", b"error: not a regular file\n"),
         (b"\n", b"error: empty file name\n"),

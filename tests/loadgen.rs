@@ -80,7 +80,7 @@ fn corrupting_echo(mut stream: TcpStream, counts: &Counts) {
     let mut offset = 0u64;
     while let Ok(n @ 1..) = stream.read(&mut buf) {
         for byte in &mut buf[..n] {
-            if offset % 48 == 0 {
+            if offset.is_multiple_of(48) {
                 *byte ^= 0x20;
                 counts.messages.fetch_add(1, Ordering::Relaxed);
             }

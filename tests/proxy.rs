@@ -12,9 +12,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use tools::Guarded;
 
-/// Per-source limits for these tests. If loopback sources are ever exempt by
-/// default, the flag that turns the limits back on for loopback goes here.
-const LIMITS: [&str; 2] = ["--max-conns-per-ip", "2"];
+/// Per-source limits for these tests; loopback is exempt unless `--limit-loopback`.
+const LIMITS: [&str; 3] = ["--limit-loopback", "--max-conns-per-ip", "2"];
 
 fn start(protocol: &str) -> ServerProcess {
     let spec = format!("{protocol}=127.0.0.1:0");

@@ -7,9 +7,8 @@ use common::ServerProcess;
 use std::io::Read;
 use std::time::Duration;
 
-/// Per-source limits for this test. If loopback sources are ever exempt by
-/// default, the flag that turns the limits back on for loopback goes here.
-const LIMITS: [&str; 2] = ["--max-conns-per-ip", "1"];
+/// Per-source limits for this test; loopback is exempt unless `--limit-loopback`.
+const LIMITS: [&str; 3] = ["--limit-loopback", "--max-conns-per-ip", "1"];
 
 #[test]
 fn a_burst_of_refusals_is_two_lines_with_counts() {

@@ -70,6 +70,7 @@ fn start_server(specs: &[(Transport, Protocol)], framing: Framing, limits: Limit
     let handle = server.shutdown_handle();
     let (tx, stats) = mpsc::channel();
     thread::spawn(move || {
+        // The receiver may be gone (a failed test): nothing to report to.
         let _ = tx.send(server.run());
     });
     Server {
@@ -381,6 +382,7 @@ fn wildcard_bindings_shut_down_promptly() {
     let handle = server.shutdown_handle();
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
+        // The receiver may be gone (a failed test): nothing to report to.
         let _ = tx.send(server.run());
     });
     thread::sleep(Duration::from_millis(50));

@@ -20,18 +20,40 @@ pub const LINE_LEN: usize = LINE_WIDTH + 2;
 const FIRST: u8 = b' ';
 const PRINTABLE: usize = 95;
 
+/// One whole period of the stream: the 95 lines, each starting one
+/// character later, with their CRLFs (7,030 bytes, built at compile time).
+/// Producing output is then a few `memcpy`s of this, not a computation per
+/// byte: chargen is the bulk stream the fairness tests and benches push.
+const PERIOD: [u8; PRINTABLE * LINE_LEN] = {
+    let mut period = [0u8; PRINTABLE * LINE_LEN];
+    let mut line = 0;
+    while line < PRINTABLE {
+        let mut i = 0;
+        while i < LINE_WIDTH {
+            period[line * LINE_LEN + i] = FIRST + ((line + i) % PRINTABLE) as u8;
+            i += 1;
+        }
+        period[line * LINE_LEN + LINE_WIDTH] = b'\r';
+        period[line * LINE_LEN + LINE_WIDTH + 1] = b'\n';
+        line += 1;
+    }
+    period
+};
+
 /// Appends the line that starts at printable character `offset` (mod 95).
 pub fn write_line(offset: usize, out: &mut Vec<u8>) {
-    let start = offset % PRINTABLE;
-    out.extend((0..LINE_WIDTH).map(|i| FIRST + ((start + i) % PRINTABLE) as u8));
-    out.extend_from_slice(b"\r\n");
+    let start = (offset % PRINTABLE) * LINE_LEN;
+    out.extend_from_slice(&PERIOD[start..start + LINE_LEN]);
 }
 
 /// Appends whole lines, starting at `*next`, until `out` holds at least `out_limit` bytes.
 pub fn fill(next: &mut usize, out: &mut Vec<u8>, out_limit: usize) {
     while out.len() < out_limit {
-        write_line(*next, out);
-        *next = (*next + 1) % PRINTABLE;
+        let first = *next % PRINTABLE;
+        let wanted = (out_limit - out.len()).div_ceil(LINE_LEN);
+        let lines = wanted.min(PRINTABLE - first);
+        out.extend_from_slice(&PERIOD[first * LINE_LEN..(first + lines) * LINE_LEN]);
+        *next = (first + lines) % PRINTABLE;
     }
 }
 
@@ -58,6 +80,18 @@ mod tests {
         assert!(out
             .iter()
             .all(|&b| (b' '..=b'~').contains(&b) || b == b'\r' || b == b'\n'));
+    }
+
+    #[test]
+    fn fill_matches_line_by_line_across_the_period() {
+        let (mut next, mut filled) = (90, Vec::new());
+        fill(&mut next, &mut filled, 300 * LINE_LEN + 1);
+        let mut expected = Vec::new();
+        for line in 90..90 + 301 {
+            write_line(line, &mut expected);
+        }
+        assert_eq!(filled, expected);
+        assert_eq!(next, (90 + 301) % PRINTABLE);
     }
 
     #[test]

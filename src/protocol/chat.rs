@@ -1,4 +1,4 @@
-//! chat (seed 004, made multi-user): one room per listener.
+//! chat (tutorial 004, made multi-user): one room per listener.
 //!
 //! Each line a member sends reaches every *other* member as
 //! `<peer address>: <line>`; members joining and leaving are announced as

@@ -1,4 +1,4 @@
-//! files (seed 004's downloader): the client names a file, the server streams it and closes.
+//! files (tutorial 004's downloader): the client names a file, the server streams it and closes.
 //!
 //! The handler checks the *shape* of the name here, without touching the
 //! disk: it must be relative, non-empty, free of NUL bytes and free of `..`

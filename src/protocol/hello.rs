@@ -1,4 +1,4 @@
-//! hello (seeds 000 and 003): the server greets with `Welcome!`, answers each
+//! hello (tutorials 000 and 003): the server greets with `Welcome!`, answers each
 //! message M with `Hello, M!`, and closes without a reply on `exit`.
 
 /// Sent once when a TCP client connects.

@@ -156,7 +156,8 @@ pub enum Framing {
     /// A message ends at `\n` (one `\r` before it is stripped); replies end with `\n`.
     #[default]
     Line,
-    /// Whatever one `read` returns is one message; replies get no newline (the seeds' way).
+    /// Whatever one `read` returns is one message; replies get no newline: what the servers of
+    /// the classic Python socket tutorials do (`data = sock.recv(1024)`, then one reply).
     Raw,
 }
 

@@ -5,6 +5,7 @@ use super::line::{LineFramer, LineTooLong, LINE_TOO_LONG};
 use super::{chargen, daytime, echo, files, hello, time, timestamp, Action, Framing, Protocol};
 use std::fmt;
 use std::io::{self, Read};
+use std::mem;
 use std::time::SystemTime;
 
 /// How far one call to [`Session::on_bytes`] got.
@@ -65,6 +66,8 @@ struct State {
     framing: Framing,
     closing: bool,
     file_requested: bool,
+    /// chat: a line was too long; the error is for the sender, not the room.
+    error_for_sender: bool,
     /// What only chat, chargen and files need, boxed: tens of thousands of
     /// idle echo sessions should not each carry room for it.
     extra: Option<Box<Extra>>,
@@ -79,6 +82,8 @@ struct Extra {
     producer: Option<Producer>,
     /// A file name waiting for the driver to open it.
     file_request: Option<Vec<u8>>,
+    /// The file stream ended on a read error, not at its end.
+    read_failed: bool,
 }
 
 impl Session {
@@ -91,6 +96,7 @@ impl Session {
                 framing,
                 closing: false,
                 file_requested: false,
+                error_for_sender: false,
                 extra: None,
             },
         }
@@ -123,6 +129,17 @@ impl Session {
     /// True when this session's output is for the rest of its room, not for its own peer.
     pub fn is_broadcast(&self) -> bool {
         self.state.protocol == Protocol::Chat
+    }
+
+    /// For a broadcasting session (chat): appends what is for the sender
+    /// alone, not the room (the `error: line too long` before it closes).
+    /// Returns whether it appended anything.
+    pub fn take_reply_to_sender(&mut self, out: &mut Vec<u8>) -> bool {
+        if !mem::take(&mut self.state.error_for_sender) {
+            return false;
+        }
+        out.extend_from_slice(LINE_TOO_LONG);
+        true
     }
 
     /// Called once when the connection is established: a greeting, the time, a join notice.
@@ -218,7 +235,12 @@ impl Session {
                 }
                 Ok(None) => consumed = input.len(),
                 Err(LineTooLong) => {
-                    out.extend_from_slice(LINE_TOO_LONG);
+                    if self.is_broadcast() {
+                        // `out` is the room's: the error waits for take_reply_to_sender.
+                        self.state.error_for_sender = true;
+                    } else {
+                        out.extend_from_slice(LINE_TOO_LONG);
+                    }
                     self.state.closing = true;
                 }
             }
@@ -303,8 +325,15 @@ impl Session {
                 true
             }
             // A read error cannot be reported in the middle of a byte stream:
-            // like the end of the file, it ends the connection.
-            Some(Producer::Reader(reader)) => matches!(read_into(reader, out, out_limit), Ok(true)),
+            // it ends the connection, and `stream_cut_short` tells the driver
+            // to end it with a reset rather than a FIN that would look complete.
+            Some(Producer::Reader(reader)) => match read_into(reader, out, out_limit) {
+                Ok(more) => more,
+                Err(_) => {
+                    state.extra().read_failed = true;
+                    false
+                }
+            },
         };
         if !more {
             state.extra().producer = None;
@@ -312,6 +341,17 @@ impl Session {
             return Action::Close;
         }
         Action::Continue
+    }
+
+    /// True when a file stream has not reached its end: it failed to read,
+    /// or it is still going while the connection is being closed (shutdown).
+    ///
+    /// The driver ends such a connection with a reset (`SO_LINGER` 0), not a
+    /// FIN: a FIN after a truncated file is indistinguishable from the whole file.
+    pub fn stream_cut_short(&self) -> bool {
+        self.state.extra.as_ref().is_some_and(|extra| {
+            extra.read_failed || matches!(extra.producer, Some(Producer::Reader(_)))
+        })
     }
 
     /// The file name the client asked for, once, for the driver to open.
@@ -467,7 +507,7 @@ mod tests {
     }
 
     #[test]
-    fn hello_raw_framing_is_the_seeds_protocol() {
+    fn hello_raw_framing_is_the_tutorials_protocol() {
         let got = drive(
             Protocol::Hello,
             Framing::Raw,
@@ -600,6 +640,22 @@ mod tests {
     }
 
     #[test]
+    fn a_chat_line_too_long_is_for_the_sender_not_the_room() {
+        let mut session = Session::new(Protocol::Chat, Framing::Line, 4).with_peer("10.0.0.1:5");
+        let mut room = Vec::new();
+        let progress = session.on_bytes(b"ok\nfar too long\n", now(), &mut room, 1 << 20);
+        assert_eq!(progress.action, Action::Close);
+        assert_eq!(
+            room, b"10.0.0.1:5: ok\n",
+            "the room hears only the good line"
+        );
+        let mut own = Vec::new();
+        assert!(session.take_reply_to_sender(&mut own));
+        assert_eq!(own, LINE_TOO_LONG);
+        assert!(!session.take_reply_to_sender(&mut own), "said once");
+    }
+
+    #[test]
     fn files_asks_the_driver_once_then_streams_what_it_is_given() {
         let mut session = Session::new(Protocol::Files, Framing::Line, 64);
         let mut out = Vec::new();
@@ -613,6 +669,41 @@ mod tests {
         assert_eq!(out, [7u8; 4]);
         assert_eq!(session.poll_output(&mut out, 100), Action::Close);
         assert_eq!(out, [7u8; 10]);
+    }
+
+    /// A reader that gives some bytes, then fails (a disk error mid-file).
+    struct FailsAfter(usize);
+
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::other("EIO"));
+            }
+            let n = self.0.min(buf.len());
+            self.0 -= n;
+            buf[..n].fill(1);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_file_stream_that_fails_or_is_interrupted_is_cut_short_one_that_ends_is_not() {
+        let mut out = Vec::new();
+        let mut whole = Session::new(Protocol::Files, Framing::Line, 64);
+        whole.start_stream(Box::new(std::io::Cursor::new(vec![7u8; 10])));
+        assert!(whole.stream_cut_short(), "not yet at its end");
+        assert_eq!(whole.poll_output(&mut out, 100), Action::Close);
+        assert!(!whole.stream_cut_short());
+        let mut failing = Session::new(Protocol::Files, Framing::Line, 64);
+        failing.start_stream(Box::new(FailsAfter(5)));
+        out.clear();
+        assert_eq!(failing.poll_output(&mut out, 100), Action::Close);
+        assert!(failing.stream_cut_short());
+        let chargen = Session::new(Protocol::Chargen, Framing::Line, 64);
+        assert!(
+            !chargen.stream_cut_short(),
+            "chargen never ends: never cut short"
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! timestamp (seed 001): each message M is answered with `[T] M`, T being
+//! timestamp (tutorial 001): each message M is answered with `[T] M`, T being
 //! the current UTC time in C `ctime` form, e.g. `[Sat Nov 21 20:40:50 2026] hi`.
 
 use super::ctime::write_ctime;

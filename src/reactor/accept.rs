@@ -11,6 +11,13 @@
 //!   would fail again, and a level-triggered loop would spin at 100% CPU
 //!   here. We instead retry after [`FD_RETRY`], or sooner when a connection
 //!   closes and frees a descriptor, and warn at most once per [`FD_WARNING_EVERY`].
+//! - **Errors about one client.** accept(2) lists errors that concern a
+//!   connection that died in the backlog, or network trouble reported early
+//!   (`ECONNABORTED`, `EPROTO`, `ENETDOWN`, ...): the next `accept` may well
+//!   succeed, so they are retried at once, within the turn's budget. Any
+//!   other error is logged and the listener is retried after [`FD_RETRY`]:
+//!   never simply dropped, because under edge-triggering no new event would
+//!   come for the clients already waiting in the backlog.
 
 use super::connection::{Connection, Peer};
 use super::source::Source;
@@ -73,6 +80,27 @@ fn queue_listeners(sources: &[Option<Source>], yielded: &mut Vec<Token>) {
     }
 }
 
+/// Errors that accept(2) says to treat like `EAGAIN` and retry: they concern
+/// one client (or the network), not the listener.
+fn is_retryable(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(
+            libc::ECONNABORTED
+                | libc::EPROTO
+                | libc::EINTR
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+                | libc::EPERM
+        )
+    )
+}
+
 fn is_descriptor_exhaustion(err: &io::Error) -> bool {
     matches!(
         err.raw_os_error(),
@@ -105,9 +133,15 @@ impl Reactor {
                         (Stream::Tcp(stream), Peer::Inet(peer))
                     })
                 }
-                Some(Some(Source::UnixListener { socket, .. })) => socket
-                    .accept()
-                    .map(|(stream, _)| (Stream::Unix(stream), Peer::Unix)),
+                Some(Some(Source::UnixListener { socket, .. })) => {
+                    socket.accept().map(|(stream, _)| {
+                        // Unix sockets do not inherit the listener's buffer size.
+                        if let Some(bytes) = self.limits.sndbuf {
+                            let _ = socket2::SockRef::from(&stream).set_send_buffer_size(bytes);
+                        }
+                        (Stream::Unix(stream), Peer::Unix)
+                    })
+                }
                 _ => return,
             };
             match accepted {
@@ -115,27 +149,21 @@ impl Reactor {
                     self.begin_handshake(stream, peer, index, now, wall);
                 }
                 Ok((stream, peer)) => self.admit_stream(stream, peer, index, now, wall),
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) if is_descriptor_exhaustion(&err) => {
-                    self.stats.accept_fd_exhausted += 1;
-                    self.accept.retry_at = Some(now + FD_RETRY);
-                    let warned_recently = self
-                        .accept
-                        .last_fd_warning
-                        .is_some_and(|at| now.duration_since(at) < FD_WARNING_EVERY);
-                    if !warned_recently {
-                        log::warn!("accept: {err}; retrying every {FD_RETRY:?} while descriptors are short");
-                        self.accept.last_fd_warning = Some(now);
-                    }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    log::trace!(
+                        "{} accept WouldBlock: backlog drained",
+                        token::Label(token::source(index))
+                    );
                     return;
                 }
                 // ECONNABORTED and the like concern one client that already left.
-                Err(err) if err.kind() == io::ErrorKind::ConnectionAborted => {}
-                Err(err) => {
-                    log::warn!("accept on {}: {err}", token::Label(token::source(index)));
-                    return;
+                Err(err) if is_retryable(&err) => {
+                    log::debug!(
+                        "accept on {}: {err}; retrying",
+                        token::Label(token::source(index))
+                    );
                 }
+                Err(err) => return self.pause_accepting(index, &err, now),
             }
         }
         self.yielded.push(token::source(index));
@@ -159,6 +187,30 @@ impl Reactor {
             self.add_connection(stream, peer, listener, now, wall);
         } else {
             refuse(stream);
+        }
+    }
+
+    /// `accept` failed for a reason that retrying at once would not cure:
+    /// retry every listener after [`FD_RETRY`] (or when a descriptor frees).
+    fn pause_accepting(&mut self, index: usize, err: &io::Error, now: Instant) {
+        self.accept.retry_at = Some(now + FD_RETRY);
+        let exhausted = is_descriptor_exhaustion(err);
+        if exhausted {
+            self.stats.accept_fd_exhausted += 1;
+        }
+        let warned_recently = self
+            .accept
+            .last_fd_warning
+            .is_some_and(|at| now.duration_since(at) < FD_WARNING_EVERY);
+        if warned_recently {
+            return;
+        }
+        self.accept.last_fd_warning = Some(now);
+        if exhausted {
+            log::warn!("accept: {err}; retrying every {FD_RETRY:?} while descriptors are short");
+        } else {
+            let label = token::Label(token::source(index));
+            log::warn!("accept on {label}: {err}; retrying every {FD_RETRY:?}");
         }
     }
 
@@ -187,7 +239,7 @@ impl Reactor {
             });
         }
         let mut conn = Connection::new(stream, peer, generation, listener, session, now);
-        let (mut cx, _) = self.context(now, wall);
+        let (mut cx, _) = self.context(token, now, wall);
         if let Err(err) = conn.open(token, &mut cx) {
             log::debug!(
                 "{} {}: could not start: {err}",
@@ -211,10 +263,16 @@ impl Reactor {
         self.stats.connections += 1;
         self.ops.count_accept(listener);
         if protocol == Protocol::Chat {
-            self.rooms.join(listener, key);
+            let seat = self.rooms.join(listener, key, generation);
+            self.connections[key].seat = seat;
         }
-        if let Some(idle) = self.limits.idle_timeout {
-            self.timers.schedule(now + idle, key, generation);
+        // A timeout too large to add to the clock means "never": no entry.
+        if let Some(deadline) = self
+            .limits
+            .idle_timeout
+            .and_then(|idle| now.checked_add(idle))
+        {
+            self.timers.schedule(deadline, key, generation);
         }
         // Data may have arrived with the handshake, and a greeting may be pending.
         self.handle_connection(key, generation, now, wall);
@@ -230,6 +288,50 @@ impl Reactor {
             // A descriptor was just freed: no need to wait for the retry timer.
             self.accept.retry_at = None;
             queue_listeners(&self.sources, &mut self.yielded);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_sockets_inherit_the_listener_send_buffer() {
+        let options =
+            crate::net::SocketOptions::nonblocking(false).with_send_buffer(Some(64 * 1024));
+        let listener = crate::net::tcp_listener("127.0.0.1:0".parse().unwrap(), options).unwrap();
+        let listener = mio::net::TcpListener::from_std(listener);
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let accepted = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(err) => panic!("accept: {err}"),
+            }
+        };
+        // Linux doubles the value for its bookkeeping.
+        let size = socket2::SockRef::from(&accepted)
+            .send_buffer_size()
+            .unwrap();
+        assert_eq!(size, 2 * 64 * 1024);
+        drop(client);
+    }
+
+    #[test]
+    fn errors_about_one_client_are_retried() {
+        for errno in [
+            libc::ECONNABORTED,
+            libc::EPROTO,
+            libc::EPERM,
+            libc::ENETUNREACH,
+        ] {
+            assert!(is_retryable(&io::Error::from_raw_os_error(errno)));
+        }
+        for errno in [libc::EMFILE, libc::EBADF, libc::EINVAL] {
+            assert!(!is_retryable(&io::Error::from_raw_os_error(errno)));
         }
     }
 }

@@ -5,16 +5,15 @@
 //! Unix socket files need care: a crashed run leaves its socket file behind,
 //! and `bind` then fails with "address in use" although nobody listens. A
 //! file that refuses connections is such a leftover and is replaced; one
-//! that accepts them belongs to a live server and is an error.
+//! that accepts them belongs to a live server and is an error; anything else
+//! is left alone (see `unix_path.rs`).
 
 use super::source::{Source, StartError};
-use crate::config::{ServerConfig, Transport, UnixBinding};
+use super::unix_path::FileId;
+use crate::config::{ServerConfig, Transport};
 use crate::net::{self, SocketOptions};
 use crate::protocol::Protocol;
 use mio::net::{TcpListener, UdpSocket, UnixDatagram, UnixListener};
-use std::io;
-use std::os::unix::fs::FileTypeExt;
-use std::path::Path;
 
 /// Opens every socket of `config`, in order: TCP/UDP first, then Unix.
 ///
@@ -26,6 +25,8 @@ pub(super) fn open_sources(
     socket_files: &mut super::socket_files::SocketFiles,
 ) -> Result<Vec<Source>, StartError> {
     let options = SocketOptions::nonblocking(reuse_port);
+    // Accepted TCP sockets inherit the listener's send buffer size.
+    let tcp_options = options.with_send_buffer(config.limits.sndbuf);
     let needs_root = config
         .bindings
         .iter()
@@ -44,7 +45,7 @@ pub(super) fn open_sources(
         };
         let source = match binding.transport {
             Transport::Tcp => {
-                let socket = net::tcp_listener(binding.addr, options).map_err(failed)?;
+                let socket = net::tcp_listener(binding.addr, tcp_options).map_err(failed)?;
                 let socket = TcpListener::from_std(socket);
                 let addr = socket.local_addr().map_err(failed)?;
                 let binding = crate::config::Binding { addr, ..*binding };
@@ -65,17 +66,17 @@ pub(super) fn open_sources(
             what: binding.to_string(),
             source,
         };
-        remove_stale_socket(binding).map_err(failed)?;
+        super::unix_path::remove_stale(&binding.path, binding.datagram).map_err(failed)?;
         let source = if binding.datagram {
             let socket = UnixDatagram::bind(&binding.path).map_err(failed)?;
-            socket_files.add(binding.path.clone());
+            socket_files.add(binding.path.clone(), FileId::of(&binding.path).ok());
             Source::UnixDatagram {
                 socket,
                 binding: binding.clone(),
             }
         } else {
             let socket = UnixListener::bind(&binding.path).map_err(failed)?;
-            socket_files.add(binding.path.clone());
+            socket_files.add(binding.path.clone(), FileId::of(&binding.path).ok());
             Source::UnixListener {
                 socket,
                 binding: binding.clone(),
@@ -84,36 +85,4 @@ pub(super) fn open_sources(
         sources.push(source);
     }
     Ok(sources)
-}
-
-/// Removes a socket file nobody serves any more; refuses to touch anything else.
-fn remove_stale_socket(binding: &UnixBinding) -> io::Result<()> {
-    let path = &binding.path;
-    let metadata = match std::fs::symlink_metadata(path) {
-        Ok(metadata) => metadata,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(err) => return Err(err),
-    };
-    if !metadata.file_type().is_socket() {
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            "the path exists and is not a socket",
-        ));
-    }
-    if is_served(path, binding.datagram) {
-        return Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            "another server is listening there",
-        ));
-    }
-    log::info!("removing stale socket file {}", path.display());
-    std::fs::remove_file(path)
-}
-
-fn is_served(path: &Path, datagram: bool) -> bool {
-    if datagram {
-        std::os::unix::net::UnixDatagram::unbound().is_ok_and(|socket| socket.connect(path).is_ok())
-    } else {
-        std::os::unix::net::UnixStream::connect(path).is_ok()
-    }
 }

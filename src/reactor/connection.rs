@@ -14,6 +14,11 @@
 //! Lingering --(peer EOF, or linger deadline)--> closed
 //! ```
 //!
+//! While closing, input is still read and thrown away: a client that writes
+//! all its requests before it reads a reply (a pipelined batch ending in
+//! `exit`, then more) would otherwise fill our receive window while we wait
+//! for it to read, and both sides would wait for the idle timeout.
+//!
 //! Lingering, as nginx does it, matters: closing a socket that still has
 //! unread input makes the kernel send RST, which can destroy replies the
 //! client has not read yet. So after the last reply the server shuts its
@@ -29,13 +34,12 @@ use mio::{Interest, Registry, Token};
 use std::io::{self, Read};
 use std::mem;
 use std::net::Shutdown;
+use std::ops::Range;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a closing connection waits for the peer's EOF before giving up.
 pub const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Reads (or produced batches) per turn before the connection yields to others.
-const TURN_BUDGET: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -65,6 +69,14 @@ pub struct Connection {
     pub generation: u32,
     /// Index of the listener that accepted it (its chat room).
     pub listener: usize,
+    /// Its seat in the chat room (`room::NO_SEAT` when not a member).
+    pub seat: u32,
+    /// Already on the loop's list of connections to serve again this turn
+    /// (nginx's `ev->posted`): posting it twice is a no-op.
+    pub posted: bool,
+    /// The socket may have input: no read has met `WouldBlock` since the last
+    /// readable event. A connection served only to flush skips the read.
+    may_read: bool,
     session: Session,
     /// Read but not yet used: the session's output budget ran out.
     input: Vec<u8>,
@@ -100,6 +112,14 @@ fn would_block(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::WouldBlock
 }
 
+/// One trace line per write that moved bytes or left some behind (the
+/// kernel's buffer was full: the rest waits in the outbox for a writable event).
+fn trace_write(token: Token, taken: usize, left: usize) {
+    if taken > 0 || left > 0 {
+        log::trace!("{} write: {taken} bytes taken, {left} left", Label(token));
+    }
+}
+
 impl Connection {
     /// Wraps an accepted stream.
     pub fn new(
@@ -115,6 +135,9 @@ impl Connection {
             peer,
             generation,
             listener,
+            seat: super::room::NO_SEAT,
+            posted: false,
+            may_read: true,
             session,
             input: Vec::new(),
             outbox: Outbox::default(),
@@ -131,16 +154,42 @@ impl Connection {
         self.outbox.pending()
     }
 
+    /// Memory its unsent output holds (bytes and chunk bookkeeping).
+    pub fn held_output(&self) -> usize {
+        self.outbox.held()
+    }
+
+    /// Bytes the kernel has taken from this connection so far.
+    pub fn written(&self) -> u64 {
+        self.outbox.written()
+    }
+
+    /// Bytes written to the socket that the kernel still holds (`SIOCOUTQ`).
+    pub fn unsent_in_kernel(&self) -> usize {
+        self.stream.unsent_in_kernel().unwrap_or(0)
+    }
+
+    /// A readable (or hang-up, or error) event arrived: the next turn reads.
+    pub fn mark_readable(&mut self) {
+        self.may_read = true;
+    }
+
+    /// True while a read might return bytes (or EOF) rather than `WouldBlock`.
+    pub fn may_read(&self) -> bool {
+        self.may_read && !self.peer_eof && self.phase == Phase::Open
+    }
+
     /// True once the write side is shut and the connection only waits for EOF.
     pub fn is_lingering(&self) -> bool {
         self.phase == Phase::Lingering
     }
 
-    /// When the timer should look at this connection next.
+    /// When the timer should look at this connection next; `None` for never
+    /// (no idle timeout, or one too large to add to the clock).
     pub fn deadline(&self, idle_timeout: Option<Duration>) -> Option<Instant> {
         match self.phase {
-            Phase::Lingering => Some(self.last_active + LINGER_TIMEOUT),
-            _ => idle_timeout.map(|idle| self.last_active + idle),
+            Phase::Lingering => self.last_active.checked_add(LINGER_TIMEOUT),
+            _ => idle_timeout.and_then(|idle| self.last_active.checked_add(idle)),
         }
     }
 
@@ -152,6 +201,7 @@ impl Connection {
         );
         cx.registry
             .register(&mut self.stream, token, Interest::READABLE)?;
+        log::trace!("{} registered, interest READABLE", Label(token));
         if self.session.on_connect(cx.moment.wall, &mut cx.scratch.out) == Action::Close {
             self.phase = Phase::Closing;
         }
@@ -166,10 +216,10 @@ impl Connection {
         }
     }
 
-    /// Bytes for this connection from elsewhere (a chat room), behind what is pending.
-    pub fn queue(&mut self, bytes: &[u8]) {
+    /// A chat message's `range` for this connection, shared, behind what is pending.
+    pub fn queue_shared(&mut self, message: &Arc<[u8]>, range: Range<usize>) {
         if self.phase != Phase::Lingering {
-            self.outbox.queue(bytes);
+            self.outbox.queue_shared(message, range);
         }
     }
 
@@ -210,34 +260,52 @@ impl Connection {
 
     fn serve(&mut self, cx: &mut Context<'_>) -> io::Result<Outcome> {
         let now = cx.moment.now;
-        let mut turns = 0;
+        let mut moved = 0;
         let mut read_drained = false;
         loop {
             // What the kernel will not take now waits for a writable event.
-            if self.outbox.flush(&mut self.stream, cx.stats)? > 0 {
+            let flushed = self.outbox.flush(&mut self.stream, cx.stats)?;
+            trace_write(cx.token, flushed, self.pending_output());
+            if flushed > 0 {
                 self.last_active = now;
             }
             match self.phase {
                 Phase::Lingering => return self.discard_input(cx),
+                Phase::Closing if self.session.stream_cut_short() => {
+                    // A read error or a shutdown mid-file: a FIN would make the
+                    // truncated file look complete, so the client gets a reset.
+                    self.stream.abort_on_close();
+                    return Ok(Outcome::Close("file stream cut short"));
+                }
                 Phase::Closing if self.pending_output() == 0 => {
                     // Every reply is in the kernel: FIN after the last byte.
                     let _ = self.stream.shutdown(Shutdown::Write);
+                    log::trace!(
+                        "{} all output sent: shut down our write side (FIN)",
+                        Label(cx.token)
+                    );
                     if self.peer_eof {
                         return Ok(Outcome::Close("done"));
                     }
                     self.phase = Phase::Lingering;
+                    log::trace!(
+                        "{} lingering: discarding input until the peer's EOF",
+                        Label(cx.token)
+                    );
                     // Lingering reads move no useful bytes: the clock stops here.
                     self.last_active = now;
                     continue;
                 }
-                Phase::Closing => return Ok(Outcome::Keep),
+                Phase::Closing => return self.discard_while_flushing(cx),
                 Phase::Open => {}
             }
             if self.budget(cx) == 0 {
-                // Backpressure: read nothing more until the output drains
-                // (for chat: until the reactor has delivered the room's messages).
-                let room_full = self.session.is_broadcast();
-                return Ok(if room_full {
+                // Backpressure: read nothing more until the output drains. For
+                // chat: until the room has delivered this turn's lines (then
+                // serve it again), or until the room's slowest member catches
+                // up (the room posts it then; see `room.rs`).
+                let delivered_soon = self.session.is_broadcast() && !cx.scratch.room.is_empty();
+                return Ok(if delivered_soon {
                     Outcome::Yield
                 } else {
                     Outcome::Keep
@@ -265,14 +333,23 @@ impl Connection {
                 self.emit(cx)?;
                 continue;
             }
-            if turns == TURN_BUDGET {
+            let more_to_read = !self.peer_eof && !read_drained && self.may_read;
+            let can_produce = self.session.wants_to_produce() && self.pending_output() == 0;
+            if moved >= cx.limits.turn_bytes && (more_to_read || can_produce) {
                 return Ok(Outcome::Yield);
             }
-            if !self.peer_eof && !read_drained {
+            if more_to_read {
                 match self.stream.read(&mut cx.scratch.read) {
-                    Ok(0) => self.peer_eof = true,
+                    Ok(0) => {
+                        log::trace!(
+                            "{} read 0 bytes: the peer shut its write side (half-close)",
+                            Label(cx.token)
+                        );
+                        self.peer_eof = true
+                    }
                     Ok(n) => {
-                        turns += 1;
+                        log::trace!("{} read {n} bytes", Label(cx.token));
+                        moved += n;
                         cx.stats.bytes_in += n as u64;
                         let answered = cx.stats.messages;
                         let read = mem::take(&mut cx.scratch.read);
@@ -288,7 +365,11 @@ impl Connection {
                             self.input.extend_from_slice(&cx.scratch.read[used..n]);
                         }
                     }
-                    Err(err) if would_block(&err) => read_drained = true,
+                    Err(err) if would_block(&err) => {
+                        log::trace!("{} read WouldBlock: drained", Label(cx.token));
+                        read_drained = true;
+                        self.may_read = false;
+                    }
                     Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                     Err(err) => return Err(err),
                 }
@@ -296,12 +377,12 @@ impl Connection {
             }
             // Input is drained: stream output of the session's own (chargen, a
             // file), one batch each time the socket has taken everything.
-            if self.session.wants_to_produce() && self.pending_output() == 0 {
-                turns += 1;
-                let batch = cx.limits.max_pending.min(cx.scratch.read.len());
+            if can_produce {
+                let batch = cx.limits.max_pending.min(cx.limits.turn_bytes).max(1);
                 if self.session.poll_output(&mut cx.scratch.out, batch) == Action::Close {
                     self.phase = Phase::Closing;
                 }
+                moved += cx.scratch.out.len().max(1);
                 self.emit(cx)?;
                 continue;
             }
@@ -311,12 +392,10 @@ impl Connection {
 
     /// How many more output bytes this connection may produce now.
     fn budget(&self, cx: &Context<'_>) -> usize {
-        let held = if self.session.is_broadcast() {
-            cx.scratch.room.len()
-        } else {
-            self.pending_output()
-        };
-        cx.limits.max_pending.saturating_sub(held)
+        if self.session.is_broadcast() {
+            return cx.room_allowance.saturating_sub(cx.scratch.room.len());
+        }
+        cx.limits.max_pending.saturating_sub(self.pending_output())
     }
 
     /// Hands input to the session within the output budget and emits the replies.
@@ -341,13 +420,16 @@ impl Connection {
     fn emit(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         if self.session.is_broadcast() {
             cx.scratch.room.append(&mut cx.scratch.out);
-            return Ok(());
+            // What is for the sender alone (`error: line too long`) goes to it.
+            if !self.session.take_reply_to_sender(&mut cx.scratch.out) {
+                return Ok(());
+            }
         }
-        if self
+        let sent = self
             .outbox
-            .send(&mut self.stream, &mut cx.scratch.out, cx.stats)?
-            > 0
-        {
+            .send(&mut self.stream, &mut cx.scratch.out, cx.stats)?;
+        trace_write(cx.token, sent, self.pending_output());
+        if sent > 0 {
             self.last_active = cx.moment.now;
         }
         Ok(())
@@ -376,12 +458,34 @@ impl Connection {
         }
     }
 
-    /// Lingering: read and throw away until EOF (then close) or `WouldBlock`.
+    /// Closing with replies still queued: keep reading (and dropping) input,
+    /// so a client blocked writing to us can finish and start reading.
+    fn discard_while_flushing(&mut self, cx: &mut Context<'_>) -> io::Result<Outcome> {
+        if self.peer_eof {
+            return Ok(Outcome::Keep);
+        }
+        match self.discard_input(cx)? {
+            // EOF: nothing more to read; the replies still go out, then FIN.
+            Outcome::Close(_) => {
+                self.peer_eof = true;
+                Ok(Outcome::Keep)
+            }
+            outcome => Ok(outcome),
+        }
+    }
+
+    /// Read and throw away until EOF (`Close`), `WouldBlock` (`Keep`) or the turn's budget (`Yield`).
     fn discard_input(&mut self, cx: &mut Context<'_>) -> io::Result<Outcome> {
-        for _ in 0..TURN_BUDGET {
-            match self.stream.read(&mut cx.scratch.read) {
+        let mut moved = 0;
+        while moved < cx.limits.turn_bytes.max(1) {
+            let read = self.stream.read(&mut cx.scratch.read);
+            log::trace!("{} read to discard: {read:?}", Label(cx.token));
+            match read {
                 Ok(0) => return Ok(Outcome::Close("done")),
-                Ok(n) => cx.stats.bytes_in += n as u64,
+                Ok(n) => {
+                    moved += n;
+                    cx.stats.bytes_in += n as u64;
+                }
                 Err(err) if would_block(&err) => return Ok(Outcome::Keep),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(err),
@@ -400,6 +504,7 @@ impl Connection {
                 Interest::READABLE
             };
             registry.reregister(&mut self.stream, token, interest)?;
+            log::trace!("{} interest now {interest:?}", Label(token));
             self.write_interest = want_write;
         }
         Ok(())

@@ -3,7 +3,7 @@
 use super::stats::Stats;
 use crate::config::Limits;
 use crate::files::FilesRoot;
-use mio::Registry;
+use mio::{Registry, Token};
 use std::time::{Instant, SystemTime};
 
 /// Buffers owned by the loop and lent to whichever source is being served.
@@ -55,4 +55,9 @@ pub struct Context<'a> {
     pub files: Option<&'a FilesRoot>,
     /// When this turn happens.
     pub moment: Moment,
+    /// The token of the connection being served, for its trace lines (`conn#3.17`).
+    pub token: Token,
+    /// Bytes a chat member may still say this turn: 0 while its room waits
+    /// for a slow member (see `room.rs`).
+    pub room_allowance: usize,
 }

@@ -8,20 +8,42 @@
 //!   echo reply aimed at a chargen or another echo server is the classic
 //!   reflection loop that inetd's `check_loop` breaks), and at most
 //!   `udp_budget` reply bytes per `udp_window`, so the server cannot be used
-//!   to amplify a flood of spoofed requests at a victim. Replies past either
-//!   rule are dropped and counted.
+//!   to amplify a flood of spoofed requests at a victim. Each reply costs at
+//!   least its IP and UDP headers (28 bytes over IPv4, 48 over IPv6), so
+//!   empty replies are not free. Replies past either rule are dropped and counted.
+//! - **UDP, our own ports:** no reply to a source that is one of this
+//!   server's UDP ports on an address of this host (see `own.rs`): a spoofed
+//!   datagram from the server's own address would otherwise start a loop.
+//!
+//! **Loopback is exempt by default.** Every client on 127.0.0.0/8 or `::1`
+//! is this machine: the limits protect an open port from strangers, and on
+//! loopback they would only break local tests and benchmarks (1,000
+//! connections from one benchmark would meet 744 resets). `--limit-loopback`
+//! (`Limits::limit_loopback`) applies them to loopback too. The low-port UDP
+//! rule is not a per-source limit: it holds for every source.
+//!
+//! **No source takes every slot.** The per-source connection cap is at most a
+//! quarter of `--max-conns` ([`Limits::effective_max_conns_per_ip`]): with a
+//! low open-file limit, `--max-conns` can fall below `--max-conns-per-ip`, and
+//! one address could otherwise hold every slot until its connections idle out.
 //!
 //! A source is an IPv4 address, or an IPv6 /64 (one subscriber usually owns a
 //! whole /64, so counting single IPv6 addresses would be no limit at all).
 //!
 //! Memory stays bounded whatever the attacker does. Open-connection counts
 //! exist only for sources with open connections (at most `--max-conns`). Rate
-//! buckets and UDP budgets live in fixed-size tables that evict their oldest
-//! entry: a flood of spoofed sources cannot grow them, at the price that an
-//! evicted source starts afresh.
+//! buckets live in a fixed-size table that evicts its oldest entry: a flood
+//! of spoofed sources cannot grow it, at the price that an evicted source
+//! starts afresh. UDP budgets live in a fixed-size table that never forgets a
+//! source over budget before its window ends (see `budget.rs`).
 //!
 //! Refusals are logged at debug level, at most one line per second, with the
 //! number of refusals not logged since.
+
+mod budget;
+mod own;
+
+pub use own::OwnSockets;
 
 use super::stats::Stats;
 use crate::config::Limits;
@@ -86,18 +108,21 @@ impl<K: Copy + Eq + Hash, V> BoundedTable<K, V> {
     }
 }
 
+/// Whether `ip` is this machine's loopback: 127.0.0.0/8, `::1`, or IPv4-mapped 127.0.0.0/8.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
 /// New connections a source may still open now, refilled at the configured rate.
 #[derive(Debug)]
 struct Bucket {
     tokens: f64,
     updated: Instant,
-}
-
-/// Reply bytes a source has received in its current window.
-#[derive(Debug)]
-struct Budget {
-    window_start: Instant,
-    bytes: u64,
 }
 
 /// Says "refused" in the debug log at most once per [`LOG_EVERY`].
@@ -131,7 +156,9 @@ pub struct Guard {
     limits: Limits,
     open: HashMap<Source, usize>,
     buckets: BoundedTable<Source, Bucket>,
-    budgets: BoundedTable<Source, Budget>,
+    budgets: budget::Budgets,
+    /// Our own UDP ports: never answered (reflection loops).
+    own: OwnSockets,
     log: LogLimiter,
 }
 
@@ -142,13 +169,27 @@ impl Guard {
             limits: *limits,
             open: HashMap::new(),
             buckets: BoundedTable::new(TABLE_SIZE),
-            budgets: BoundedTable::new(TABLE_SIZE),
+            budgets: budget::Budgets::new(TABLE_SIZE),
+            own: OwnSockets::default(),
             log: LogLimiter::default(),
         }
     }
 
+    /// Tells the guard which UDP sockets are ours (this reactor's, and any sibling's).
+    pub fn set_own_sockets(&mut self, own: OwnSockets) {
+        self.own = own;
+    }
+
+    /// Whether the per-source limits skip `ip` (loopback, unless `limit_loopback`).
+    fn exempt(&self, ip: IpAddr) -> bool {
+        !self.limits.limit_loopback && is_loopback(ip)
+    }
+
     /// Whether a connection from `peer` may be served; if so it is counted until [`release`](Self::release).
     pub fn admit(&mut self, peer: SocketAddr, now: Instant, stats: &mut Stats) -> bool {
+        if self.exempt(peer.ip()) {
+            return true;
+        }
         let source = Source::of(peer.ip());
         let rate = f64::from(self.limits.conn_rate_per_ip);
         if rate > 0.0 {
@@ -171,12 +212,15 @@ impl Guard {
             bucket.tokens -= 1.0;
         }
         let open = self.open.entry(source).or_insert(0);
-        if self.limits.max_conns_per_ip > 0 && *open >= self.limits.max_conns_per_ip {
+        let limit = self.limits.effective_max_conns_per_ip();
+        if limit > 0 && *open >= limit {
             stats.refused_per_ip += 1;
-            let limit = self.limits.max_conns_per_ip;
             self.log.refused(
                 now,
-                format_args!("refused {peer}: at --max-conns-per-ip {limit}"),
+                format_args!(
+                    "refused {peer}: at {limit} connections per source \
+                     (--max-conns-per-ip, at most --max-conns / 4)"
+                ),
             );
             return false;
         }
@@ -186,6 +230,9 @@ impl Guard {
 
     /// A connection admitted from `peer` has closed.
     pub fn release(&mut self, peer: SocketAddr) {
+        if self.exempt(peer.ip()) {
+            return; // Never counted by `admit`.
+        }
         let source = Source::of(peer.ip());
         if let Some(open) = self.open.get_mut(&source) {
             *open -= 1;
@@ -211,39 +258,53 @@ impl Guard {
             );
             return false;
         }
-        let limit = self.limits.udp_budget;
-        if limit == 0 {
-            return true;
-        }
-        let window = self.limits.udp_window;
-        let budget = self.budgets.entry(Source::of(peer.ip()), || Budget {
-            window_start: now,
-            bytes: 0,
-        });
-        if now.saturating_duration_since(budget.window_start) >= window {
-            budget.window_start = now;
-            budget.bytes = 0;
-        }
-        if budget.bytes + len as u64 > limit {
-            stats.udp_over_budget += 1;
+        if self.own.contains(peer) {
+            stats.udp_own_port += 1;
             self.log.refused(
                 now,
-                format_args!("no udp reply to {peer}: over --udp-budget {limit} per {window:?}"),
+                format_args!("no udp reply to {peer}: one of this server's own udp ports"),
             );
             return false;
         }
-        budget.bytes += len as u64;
-        true
+        let limit = self.limits.udp_budget;
+        if limit == 0 || self.exempt(peer.ip()) {
+            return true;
+        }
+        let window = self.limits.udp_window;
+        let cost = len as u64 + udp_overhead(peer);
+        match self
+            .budgets
+            .charge(Source::of(peer.ip()), cost, limit, window, now)
+        {
+            budget::Verdict::Allowed => true,
+            verdict => {
+                stats.udp_over_budget += 1;
+                let why = if verdict == budget::Verdict::TableFull {
+                    "budget table full of sources over budget"
+                } else {
+                    "over --udp-budget"
+                };
+                self.log.refused(
+                    now,
+                    format_args!("no udp reply to {peer}: {why} {limit} per {window:?}"),
+                );
+                false
+            }
+        }
     }
 
     /// Sources with open connections, rate buckets, UDP budgets: for tests of the bounds.
     #[cfg(test)]
     pub fn table_sizes(&self) -> (usize, usize, usize) {
-        (
-            self.open.len(),
-            self.buckets.map.len(),
-            self.budgets.map.len(),
-        )
+        (self.open.len(), self.buckets.map.len(), self.budgets.len())
+    }
+}
+
+/// Bytes a reply costs on the wire beyond its payload: IP and UDP headers.
+fn udp_overhead(peer: SocketAddr) -> u64 {
+    match peer.ip().to_canonical() {
+        IpAddr::V4(_) => 20 + 8,
+        IpAddr::V6(_) => 40 + 8,
     }
 }
 

@@ -13,7 +13,9 @@
 //!   accepts until `WouldBlock`, reads until `WouldBlock`, writes until
 //!   `WouldBlock`. A source that stops early for fairness (it used its turn's
 //!   budget) is put on the `yielded` list and served again next turn with a
-//!   zero poll timeout; one busy client can never starve the others.
+//!   zero poll timeout; one busy client can never starve the others. Only a
+//!   few yielded sources are served per turn, oldest first, so new events
+//!   (a quiet client's request) are polled for between them.
 //! - **Interrupted is not an error.** `EINTR` is retried.
 //! - **Stale events are normal.** Closing a connection in the middle of a
 //!   batch leaves its later events in the batch; the token's generation (see
@@ -29,8 +31,11 @@
 //! - `connection.rs`: one stream connection's I/O; `outbox.rs` its unsent output;
 //!   `stream.rs` TCP or Unix; `context.rs` what the loop lends it.
 //! - `accept.rs`: accepting within `--max-conns` and surviving `EMFILE`.
-//! - `room.rs`: chat rooms, the one place output crosses connections.
+//! - `room.rs`: chat rooms, the one place output crosses connections: shared
+//!   messages, the slow-reader rule and backpressure; `fanout.rs` the loop's side.
+//! - `posted.rs`: the list of connections to serve again this turn, each at most once.
 //! - `guard.rs`: per-source limits (connections, connection rate, UDP reply budget).
+//! - `unix_path.rs`: which socket file is ours, and where a Unix datagram reply may go.
 //! - `udp.rs`: datagrams. `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
 //! - `ops.rs`: running as a service: `metrics/` (the Prometheus endpoint),
 //!   `proxied.rs` (PROXY headers), `activation.rs` and `notify.rs` (systemd),
@@ -41,11 +46,13 @@ pub mod activation;
 mod bind;
 mod connection;
 mod context;
-mod guard;
+mod fanout;
+pub(crate) mod guard;
 mod metrics;
 mod notify;
 mod ops;
 mod outbox;
+mod posted;
 mod proxied;
 mod refusals;
 mod room;
@@ -57,6 +64,7 @@ mod stream;
 mod timers;
 pub mod token;
 mod udp;
+mod unix_path;
 
 pub use shutdown::ShutdownHandle;
 pub use source::StartError;
@@ -101,7 +109,8 @@ pub struct Reactor {
     rooms: room::Rooms,
     stats: Stats,
     published: StatsHandle,
-    /// Served again next turn: sources that used up their budget.
+    /// Served again this turn, each once (see `posted.rs`): sources that used
+    /// up their budget, chat members with new output.
     yielded: Vec<Token>,
     accept: accept::AcceptState,
     guard: guard::Guard,
@@ -139,6 +148,10 @@ impl Reactor {
         let mut socket_files = socket_files::SocketFiles::default();
         let mut sources = bind::open_sources(config, reuse_port, &mut socket_files)?;
         sources.extend(inherited.into_iter().map(|inherited| inherited.0));
+        let mut guard = guard::Guard::new(&config.limits);
+        guard.set_own_sockets(guard::OwnSockets::new(
+            sources.iter().filter_map(Source::udp_addr),
+        ));
         for (index, source) in sources.iter_mut().enumerate() {
             source
                 .register(poll.registry(), token::source(index))
@@ -149,7 +162,7 @@ impl Reactor {
             ops,
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
-            rooms: room::Rooms::new(sources.len()),
+            rooms: room::Rooms::new(sources.len(), config.limits.max_pending),
             sources: sources.into_iter().map(Some).collect(),
             connections: Slab::new(),
             next_generation: 0,
@@ -162,7 +175,7 @@ impl Reactor {
             published: StatsHandle::default(),
             yielded: Vec::new(),
             accept: accept::AcceptState::default(),
-            guard: guard::Guard::new(&config.limits),
+            guard,
             shutdown: shutdown::ShutdownState::new(
                 Arc::new(waker),
                 Arc::new(AtomicBool::new(false)),
@@ -208,7 +221,7 @@ impl Reactor {
     pub fn run(mut self) -> io::Result<Stats> {
         log::info!(
             "serving {} sockets, max {} connections",
-            self.bindings().len(),
+            self.bindings().len() + self.unix_bindings().len(),
             self.limits.max_conns
         );
         self.ops.notifier.ready(self.sources.len(), Instant::now());
@@ -216,6 +229,8 @@ impl Reactor {
             let now = Instant::now();
             self.fire_timers(now);
             self.begin_turn(now);
+            self.check_rooms(now);
+            self.deliver_rooms();
             if self.shutdown.drained(now, self.connections.len()) {
                 break;
             }
@@ -238,13 +253,13 @@ impl Reactor {
                     event.is_read_closed(),
                     event.is_error()
                 );
+                self.note_readiness(event);
                 self.dispatch(event.token(), now, wall);
             }
             self.events = events;
-            for token in mem::take(&mut self.yielded) {
-                log::trace!("serving {} again", token::Label(token));
-                self.dispatch(token, now, wall);
-            }
+            self.deliver_rooms();
+            self.serve_posted(now, wall);
+            self.deliver_rooms();
             self.published.publish(&self.stats);
             self.end_turn(now, batch);
         }
@@ -281,7 +296,9 @@ impl Reactor {
                     wall,
                 )
             }
-            Some(Some(Source::UnixDatagram { socket, binding })) => {
+            Some(Some(Source::UnixDatagram {
+                socket, binding, ..
+            })) => {
                 let protocol = binding.protocol;
                 udp::serve_unixgram(socket, protocol, &mut self.scratch, &mut self.stats, wall)
             }
@@ -289,26 +306,38 @@ impl Reactor {
             _ => return,
         };
         if outcome == Outcome::Yield {
-            self.yielded.push(token::source(index));
+            self.post(token::source(index));
         }
     }
 
     /// What a connection may use during its turn, borrowed field by field.
-    fn context(&mut self, now: Instant, wall: SystemTime) -> (Context<'_>, &mut Slab<Connection>) {
+    fn context(
+        &mut self,
+        token: Token,
+        now: Instant,
+        wall: SystemTime,
+    ) -> (Context<'_>, &mut Slab<Connection>) {
         let cx = Context {
+            room_allowance: 0,
             registry: self.poll.registry(),
             scratch: &mut self.scratch,
             limits: &self.limits,
             stats: &mut self.stats,
             files: self.files.as_ref(),
             moment: Moment { now, wall },
+            token,
         };
         (cx, &mut self.connections)
     }
 
     fn handle_connection(&mut self, key: usize, generation: u32, now: Instant, wall: SystemTime) {
         let idle_timeout = self.limits.idle_timeout;
-        let (mut cx, connections) = self.context(now, wall);
+        let room_allowance = match self.connections.get(key) {
+            Some(conn) if conn.seat != room::NO_SEAT => self.room_allowance(conn.listener),
+            _ => 0,
+        };
+        let (mut cx, connections) = self.context(token::connection(key, generation), now, wall);
+        cx.room_allowance = room_allowance;
         let Some(conn) = connections
             .get_mut(key)
             .filter(|c| c.generation == generation)
@@ -326,12 +355,16 @@ impl Reactor {
         if let Some(deadline) = linger_deadline {
             self.timers.schedule(deadline, key, generation);
         }
+        // What it said goes to its room before any departure notice of its own.
+        self.collect_room(listener, Some(key));
         match outcome {
-            Outcome::Keep => {}
-            Outcome::Yield => self.yielded.push(token),
+            Outcome::Keep => self.judge_member(key, now),
+            Outcome::Yield => {
+                self.post(token);
+                self.judge_member(key, now);
+            }
             Outcome::Close(reason) => self.close(key, reason, Departure::Left),
         }
-        self.deliver_room(listener, Some(key));
     }
 
     /// Closes the connection in slot `key`, tells its room, and resumes
@@ -347,9 +380,15 @@ impl Reactor {
             token::Label(token::connection(key, conn.generation)),
             conn.peer
         );
-        self.rooms.leave(conn.listener, key);
+        self.leave_room(conn.listener, conn.seat);
+        let connections = &self.connections;
+        self.timers.compact(connections.len(), |key, generation| {
+            connections
+                .get(key)
+                .is_some_and(|c| c.generation == generation)
+        });
         conn.depart(departure, &mut self.scratch);
-        self.deliver_room(conn.listener, None);
+        self.collect_room(conn.listener, None);
         self.resume_accepting_if_paused();
     }
 
@@ -365,6 +404,10 @@ impl Reactor {
             };
             match conn.deadline(self.limits.idle_timeout) {
                 Some(deadline) if deadline <= now => {
+                    log::trace!(
+                        "{} timer fired: deadline passed",
+                        token::Label(token::connection(key, entry.generation))
+                    );
                     let reason = if conn.is_lingering() {
                         "linger timeout"
                     } else {
@@ -373,7 +416,13 @@ impl Reactor {
                     };
                     self.close(key, reason, Departure::Left);
                 }
-                Some(deadline) => self.timers.schedule(deadline, key, entry.generation),
+                Some(deadline) => {
+                    log::trace!(
+                        "{} timer fired early: active since, re-armed",
+                        token::Label(token::connection(key, entry.generation))
+                    );
+                    self.timers.schedule(deadline, key, entry.generation)
+                }
                 None => {}
             }
         }
@@ -382,11 +431,12 @@ impl Reactor {
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.yielded.is_empty() {
+        if !self.yielded.is_empty() || self.rooms.has_batch() {
             return Some(Duration::ZERO);
         }
         [
             self.timers.next_deadline(),
+            self.rooms.next_check(),
             self.accept.retry_at(),
             self.shutdown.deadline(),
             self.ops.deadline(&self.stats),

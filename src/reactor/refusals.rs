@@ -22,7 +22,7 @@ pub(super) const EVERY: Duration = Duration::from_secs(1);
 type Reason = (&'static str, fn(&Stats) -> u64, &'static str);
 
 /// Every refusal reason.
-const REASONS: [Reason; 7] = [
+const REASONS: [Reason; 8] = [
     (
         "per_source",
         |s| s.refused_per_ip,
@@ -52,6 +52,11 @@ const REASONS: [Reason; 7] = [
         "udp_budget",
         |s| s.udp_over_budget,
         "UDP replies: source over --udp-budget",
+    ),
+    (
+        "udp_own_port",
+        |s| s.udp_own_port,
+        "UDP replies: source is one of this server's own UDP ports (a reflection loop)",
     ),
     (
         "proxy_header",

@@ -148,10 +148,11 @@ impl Reactor {
             }
         }
         self.ops.socket_files.remove_all();
-        self.shutdown.drain_deadline = Some(now + drain);
+        // A huge drain timeout waits as long as it takes (no overflow panic).
+        self.shutdown.drain_deadline = Some(crate::config::saturating_deadline(now, drain));
         for (key, conn) in self.connections.iter_mut() {
             conn.begin_shutdown();
-            self.yielded.push(token::connection(key, conn.generation));
+            super::posted::post_connection(conn, key, &mut self.yielded);
         }
     }
 

@@ -5,31 +5,29 @@
 //! taken. The files are removed when a shutdown closes the listeners, and
 //! again (if still there) when this value is dropped: after the summary, when
 //! `poll` fails, when start-up fails half-way, and while a panic unwinds.
-//! Files passed in by systemd are systemd's and are never listed here.
+//! Files passed in by systemd are systemd's and are never listed here. A file
+//! is removed only if its path still names the file bound (device and inode,
+//! see `unix_path`): another server's file at the same path stays.
 
-use std::io;
+use super::unix_path::{self, FileId};
 use std::path::PathBuf;
 
 /// The socket files to remove.
 #[derive(Debug, Default)]
 pub(super) struct SocketFiles {
-    paths: Vec<PathBuf>,
+    files: Vec<(PathBuf, Option<FileId>)>,
 }
 
 impl SocketFiles {
-    /// Remembers a socket file that this process just bound.
-    pub(super) fn add(&mut self, path: PathBuf) {
-        self.paths.push(path);
+    /// Remembers a socket file that this process just bound, and which file it was.
+    pub(super) fn add(&mut self, path: PathBuf, bound: Option<FileId>) {
+        self.files.push((path, bound));
     }
 
     /// Removes every file remembered; a second call does nothing.
     pub(super) fn remove_all(&mut self) {
-        for path in self.paths.drain(..) {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-                Err(err) => log::warn!("cannot remove {}: {err}", path.display()),
-            }
+        for (path, bound) in self.files.drain(..) {
+            unix_path::remove_if_ours(&path, bound);
         }
     }
 }

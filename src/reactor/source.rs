@@ -40,6 +40,14 @@ impl Source {
         }
     }
 
+    /// The address of a UDP socket (for the guard's own-port rule).
+    pub(super) fn udp_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Source::Udp { binding, .. } => Some(binding.addr),
+            _ => None,
+        }
+    }
+
     /// True for sockets that accept connections.
     pub(super) fn is_listener(&self) -> bool {
         matches!(self, Source::Listener { .. } | Source::UnixListener { .. })

@@ -58,7 +58,9 @@ pub fn serve_unixgram(
     serve(
         |buf| socket.recv_from(buf),
         |reply, peer: &std::os::unix::net::SocketAddr| match peer.as_pathname() {
-            Some(path) => socket.send_to(reply, path),
+            // Resolved once, symlinks refused, sent to the very inode checked.
+            Some(path) => super::unix_path::reply_target(path)
+                .and_then(|target| socket.send_to(reply, target.path())),
             None => Err(io::Error::new(
                 io::ErrorKind::AddrNotAvailable,
                 "unnamed client socket",

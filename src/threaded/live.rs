@@ -119,7 +119,8 @@ impl Shared {
     /// `shutdown(Both)`, which fails its write or read. Returns how many had
     /// to be aborted.
     pub(super) fn drain(&self, timeout: Duration) -> u64 {
-        let deadline = Instant::now() + timeout;
+        // A huge timeout waits as long as it takes (no overflow panic).
+        let deadline = crate::config::saturating_deadline(Instant::now(), timeout);
         let mut live = self.lock_live();
         for (_, entry) in live.iter() {
             if entry.reading.load(Ordering::SeqCst) {

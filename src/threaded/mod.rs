@@ -49,6 +49,12 @@
 //!   semaphore; at the cap an accept thread waits for a connection to end.
 //! - `--idle-timeout`: the socket's read and write timeouts.
 //! - a failed thread spawn is logged and closes that one connection.
+//! - UDP: no reply to one of this server's own UDP ports on this host (the
+//!   reactor's own-port rule, shared code), so a forged datagram cannot start
+//!   a reflection loop; the per-source limits and the budget are the reactor's only.
+//! - files: opened through the same [`FilesRoot`] as the reactor (beneath the
+//!   root descriptor, never blocking, regular files only); a download cut
+//!   short by shutdown or a read error ends with a reset, not a FIN.
 //!
 //! # Shutdown
 //!
@@ -80,6 +86,7 @@ use crate::config::{Binding, Limits, ServerConfig, Transport};
 use crate::files::FilesRoot;
 use crate::net::{self, SocketOptions};
 use crate::protocol::{Framing, Protocol};
+use crate::reactor::guard::OwnSockets;
 use live::Shared;
 use std::fmt;
 use std::io;
@@ -169,8 +176,9 @@ impl ThreadedServer {
             let (socket, addr) = match binding.transport {
                 Transport::Tcp => {
                     // Same backlog and options as the reactor: a fair baseline.
-                    let listener = net::tcp_listener(binding.addr, SocketOptions::blocking(false))
-                        .map_err(fail)?;
+                    let options =
+                        SocketOptions::blocking(false).with_send_buffer(config.limits.sndbuf);
+                    let listener = net::tcp_listener(binding.addr, options).map_err(fail)?;
                     let addr = listener.local_addr().map_err(fail)?;
                     (Socket::Tcp(listener), addr)
                 }
@@ -211,6 +219,13 @@ impl ThreadedServer {
     pub fn run(self) -> Stats {
         let shared = Arc::clone(&self.shutdown.shared);
         let mut threads = Vec::with_capacity(self.sockets.len());
+        // No UDP reply ever goes to one of our own UDP ports on this host (reflection loops).
+        let own = Arc::new(OwnSockets::new(
+            self.sockets
+                .iter()
+                .filter(|(binding, _)| binding.transport == Transport::Udp)
+                .map(|(binding, _)| binding.addr),
+        ));
         for (binding, socket) in self.sockets {
             let service = tcp::Service {
                 binding,
@@ -218,7 +233,7 @@ impl ThreadedServer {
                 limits: self.limits,
                 files: self.files.clone(),
             };
-            match spawn_listener(service, socket, &shared) {
+            match spawn_listener(service, socket, &shared, &own) {
                 Ok(handle) => threads.push((binding, handle)),
                 Err(err) => {
                     log::error!("{binding}: cannot start its thread: {err}");
@@ -249,6 +264,7 @@ fn spawn_listener(
     service: tcp::Service,
     socket: Socket,
     shared: &Arc<Shared>,
+    own: &Arc<OwnSockets>,
 ) -> io::Result<JoinHandle<()>> {
     let shared = Arc::clone(shared);
     let binding = service.binding;
@@ -256,7 +272,10 @@ fn spawn_listener(
         thread::Builder::new().name(format!("{} {}", binding.transport, binding.protocol));
     match socket {
         Socket::Tcp(listener) => builder.spawn(move || tcp::accept_loop(listener, service, shared)),
-        Socket::Udp(socket) => builder.spawn(move || udp::serve(socket, binding, shared)),
+        Socket::Udp(socket) => {
+            let own = Arc::clone(own);
+            builder.spawn(move || udp::serve(socket, binding, shared, &own))
+        }
     }
 }
 

@@ -244,15 +244,26 @@ impl Connection {
         let batch = READ_BUFFER.min(self.service.limits.max_pending);
         while session.wants_to_produce() {
             if self.slot.shared.stopping() {
-                return Ok(Action::Close);
+                return self.end_stream(session);
             }
             let action = session.poll_output(out, batch);
             self.send(out, stats)?;
             if action == Action::Close {
-                return Ok(Action::Close);
+                return self.end_stream(session);
             }
         }
         Ok(Action::Continue)
+    }
+
+    /// The stream ended. If a file did not reach its end (a read error, a
+    /// shutdown mid-file), the connection is reset (`SO_LINGER` 0) rather
+    /// than closed with a FIN that would make the truncated file look complete.
+    fn end_stream(&self, session: &Session) -> io::Result<Action> {
+        if session.stream_cut_short() {
+            let _ = socket2::SockRef::from(self.stream()).set_linger(Some(Duration::ZERO));
+            return Err(io::Error::other("file stream cut short: reset"));
+        }
+        Ok(Action::Close)
     }
 
     /// Writes all of `out`, blocking until the kernel has taken it, then clears it.

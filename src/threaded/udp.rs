@@ -3,6 +3,7 @@
 use super::live::Shared;
 use super::{Stats, READ_BUFFER};
 use crate::config::Binding;
+use crate::reactor::guard::OwnSockets;
 use std::io;
 use std::net::UdpSocket;
 use std::sync::Arc;
@@ -18,7 +19,11 @@ pub(super) const UDP_POLL: Duration = Duration::from_millis(500);
 ///
 /// `send_to` blocks if the socket's send buffer is full (the reactor drops the
 /// reply instead); on loopback that does not happen in practice.
-pub(super) fn serve(socket: UdpSocket, binding: Binding, shared: Arc<Shared>) {
+///
+/// Like the reactor, it never answers one of this server's own UDP ports on
+/// this host (`own`): a datagram forged from echo's own address would
+/// otherwise make it answer itself forever. It has no per-source budget.
+pub(super) fn serve(socket: UdpSocket, binding: Binding, shared: Arc<Shared>, own: &OwnSockets) {
     let mut stats = Stats::default();
     if let Err(err) = socket.set_read_timeout(Some(UDP_POLL)) {
         log::warn!("{binding}: cannot set a read timeout, shutdown may wait for a datagram: {err}");
@@ -55,6 +60,11 @@ pub(super) fn serve(socket: UdpSocket, binding: Binding, shared: Arc<Shared>) {
             continue;
         }
         stats.messages += 1;
+        if own.contains(peer) {
+            stats.udp_own_port += 1;
+            log::debug!("{binding}: no reply to {peer}: one of this server's own udp ports");
+            continue;
+        }
         match socket.send_to(&out, peer) {
             Ok(sent) => {
                 stats.udp_out += 1;

@@ -84,18 +84,62 @@ fn udp_refuses_low_ports_and_spends_a_budget_per_window() {
     assert!(!guard.allow_reply(addr("10.0.0.1:19"), 1, start, &mut stats));
     assert_eq!(stats.udp_low_port, 1);
     let peer = addr("10.0.0.1:40000");
-    assert!(guard.allow_reply(peer, 60, start, &mut stats));
-    assert!(!guard.allow_reply(peer, 60, start, &mut stats));
+    // Each reply costs its payload plus 28 bytes of IPv4 and UDP headers.
     assert!(guard.allow_reply(peer, 40, start, &mut stats));
-    assert!(!guard.allow_reply(peer, 1, start, &mut stats));
+    assert!(!guard.allow_reply(peer, 40, start, &mut stats));
+    assert!(guard.allow_reply(peer, 4, start, &mut stats));
+    assert!(!guard.allow_reply(peer, 0, start, &mut stats));
     assert_eq!(stats.udp_over_budget, 2);
     let next_window = start + Duration::from_secs(10);
-    assert!(guard.allow_reply(peer, 100, next_window, &mut stats));
+    assert!(guard.allow_reply(peer, 72, next_window, &mut stats));
+    assert!(!guard.allow_reply(peer, 0, next_window, &mut stats));
     let mut open = Guard::new(&Limits {
         udp_allow_low_ports: true,
         ..limits(0, 0, 0)
     });
     assert!(open.allow_reply(addr("10.0.0.1:7"), 1 << 20, start, &mut stats));
+}
+
+#[test]
+fn empty_replies_are_charged_their_headers() {
+    let mut guard = Guard::new(&limits(0, 0, 100));
+    let mut stats = Stats::default();
+    let now = Instant::now();
+    let sent = (0..1000)
+        .filter(|_| guard.allow_reply(addr("10.0.0.1:40000"), 0, now, &mut stats))
+        .count();
+    assert_eq!(sent, 3, "3 x 28 bytes fit in 100");
+    let v6 = (0..1000)
+        .filter(|_| guard.allow_reply(addr("[2001:db8::1]:40000"), 0, now, &mut stats))
+        .count();
+    assert_eq!(v6, 2, "2 x 48 bytes fit in 100");
+}
+
+#[test]
+fn no_reply_to_our_own_udp_ports_on_this_host() {
+    let mut guard = Guard::new(&limits(0, 0, 0));
+    guard.set_own_sockets(OwnSockets::new([addr("127.0.0.1:7007")]));
+    let mut stats = Stats::default();
+    let now = Instant::now();
+    assert!(!guard.allow_reply(addr("127.0.0.1:7007"), 0, now, &mut stats));
+    assert!(!guard.allow_reply(addr("127.0.0.2:7007"), 5, now, &mut stats));
+    assert!(guard.allow_reply(addr("127.0.0.1:7008"), 5, now, &mut stats));
+    assert!(guard.allow_reply(addr("192.0.2.1:7007"), 5, now, &mut stats));
+    assert_eq!(stats.udp_own_port, 2);
+}
+
+#[test]
+fn a_flood_of_other_sources_does_not_reset_a_victim_over_budget() {
+    let mut guard = Guard::new(&limits(0, 0, 1000));
+    let mut stats = Stats::default();
+    let now = Instant::now();
+    let victim = addr("10.9.9.9:40000");
+    while guard.allow_reply(victim, 100, now, &mut stats) {}
+    for n in 0..2 * TABLE_SIZE as u32 {
+        let other = SocketAddr::new(IpAddr::V4((0x0b00_0000 + n).into()), 40000);
+        guard.allow_reply(other, 10, now, &mut stats);
+    }
+    assert!(!guard.allow_reply(victim, 100, now, &mut stats));
 }
 
 proptest! {
@@ -127,4 +171,56 @@ proptest! {
         prop_assert!(table.map.contains_key(&last));
         prop_assert_eq!(table.map.len(), table.order.len());
     }
+}
+
+#[test]
+fn loopback_is_exempt_unless_asked_and_low_ports_stay_refused() {
+    let mut stats = Stats::default();
+    let now = Instant::now();
+    let mut guard = Guard::new(&limits(1, 1, 10));
+    for peer in [
+        "127.0.0.1:5000",
+        "127.9.9.9:5000",
+        "[::1]:5000",
+        "[::ffff:127.0.0.2]:5000",
+    ] {
+        for _ in 0..3 {
+            assert!(guard.admit(addr(peer), now, &mut stats), "{peer}");
+            assert!(
+                guard.allow_reply(addr(peer), 100, now, &mut stats),
+                "{peer}"
+            );
+        }
+        assert!(!guard.allow_reply(addr(&peer.replace("5000", "53")), 1, now, &mut stats));
+        guard.release(addr(peer));
+    }
+    assert_eq!(
+        guard.table_sizes(),
+        (0, 0, 0),
+        "exempt sources cost no entries"
+    );
+    assert!(guard.admit(addr("10.0.0.1:1"), now, &mut stats));
+    assert!(!guard.admit(addr("10.0.0.1:2"), now, &mut stats));
+
+    let mut limited = Guard::new(&Limits {
+        limit_loopback: true,
+        ..limits(1, 0, 10)
+    });
+    assert!(limited.admit(addr("127.0.0.1:1"), now, &mut stats));
+    assert!(!limited.admit(addr("[::ffff:127.0.0.1]:2"), now, &mut stats));
+    assert!(!limited.allow_reply(addr("[::1]:5000"), 11, now, &mut stats));
+}
+
+#[test]
+fn one_source_holds_at_most_a_quarter_of_max_conns() {
+    let mut guard = Guard::new(&Limits {
+        max_conns: 8,
+        ..limits(256, 0, 0)
+    });
+    let mut stats = Stats::default();
+    let now = Instant::now();
+    assert!(guard.admit(addr("10.0.0.1:1"), now, &mut stats));
+    assert!(guard.admit(addr("10.0.0.1:2"), now, &mut stats));
+    assert!(!guard.admit(addr("10.0.0.1:3"), now, &mut stats));
+    assert!(guard.admit(addr("10.0.0.2:1"), now, &mut stats));
 }

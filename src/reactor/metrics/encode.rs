@@ -134,6 +134,7 @@ impl Reactor {
             ("send_buffer_full", s.udp_dropped),
             ("low_port", s.udp_low_port),
             ("over_budget", s.udp_over_budget),
+            ("own_port", s.udp_own_port),
         ];
         registry.register(
             "udp_dropped",
