@@ -132,6 +132,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_UDP_WINDOW,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub udp_window: u64,
+    /// Event loops to run, each on its own thread with its own sockets: a number, or `auto` (one per core).
+    #[arg(long, value_name = "N|auto", default_value = "1", value_parser = parse_reactors)]
+    pub reactors: ReactorCount,
     /// Set SO_REUSEPORT on TCP and UDP sockets, so several reactord processes can serve the same ports.
     #[arg(long)]
     pub reuse_port: bool,
@@ -141,6 +144,41 @@ pub struct ServeArgs {
     /// Less logging: -q warnings only, -qq errors only, -qqq nothing.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub quiet: u8,
+}
+
+/// How many reactors `--reactors` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReactorCount {
+    /// Exactly this many (at least 1).
+    Fixed(usize),
+    /// One per core this process may run on.
+    Auto,
+}
+
+impl ReactorCount {
+    /// The number to run, `cores` being what `auto` means here.
+    pub fn resolve(self, cores: usize) -> usize {
+        match self {
+            ReactorCount::Fixed(n) => n,
+            ReactorCount::Auto => cores.max(1),
+        }
+    }
+}
+
+/// The most reactors `--reactors` accepts: far more than any machine's cores,
+/// few enough that a typo cannot start a million threads.
+pub const MAX_REACTORS: usize = 1024;
+
+fn parse_reactors(text: &str) -> Result<ReactorCount, String> {
+    if text == "auto" {
+        return Ok(ReactorCount::Auto);
+    }
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_REACTORS).contains(&n) => Ok(ReactorCount::Fixed(n)),
+        _ => Err(format!(
+            "'{text}' is not a number of reactors from 1 to {MAX_REACTORS}, or auto"
+        )),
+    }
 }
 
 fn parse_tcp(spec: &str) -> Result<Binding, String> {

@@ -6,6 +6,7 @@
 //!
 //! - [`protocol`]: sans-IO handlers. Bytes and the time in; bytes and a decision out.
 //! - [`reactor`]: the event loop; the only server code that touches mio.
+//! - [`shards`]: `--reactors N`, the same loop once per core, started and wired above the reactor.
 //! - [`config`]: what to serve and with which limits, shared by every driver.
 //! - [`net`]: binding listeners and UDP sockets, the same way for every server design.
 //! - [`files`]: opening the files protocol's files safely inside `--files-root`.
@@ -39,5 +40,6 @@ pub mod loadgen;
 pub mod net;
 pub mod protocol;
 pub mod reactor;
+pub mod shards;
 pub mod stats;
 pub mod threaded;

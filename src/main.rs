@@ -7,7 +7,8 @@ use clap::error::ErrorKind;
 use clap::Parser;
 use reactord::cli::{Cli, Command, ServeArgs};
 use reactord::config::{Binding, UnixBinding};
-use reactord::reactor::{activation, Reactor};
+use reactord::reactor::activation;
+use reactord::shards::Shards;
 use reactord::threaded::{self, ThreadedServer};
 use std::io::Write;
 use std::process::ExitCode;
@@ -164,18 +165,19 @@ fn serve(args: &ServeArgs) -> ExitCode {
         // Sockets passed by systemd replace the defaults, as explicit flags do.
         config.bindings.clear();
     }
-    let mut reactor = match Reactor::bind_adopting(&config, args.reuse_port, inherited) {
-        Ok(reactor) => reactor,
+    let count = args.reactors.resolve(reactord::shards::available_cores());
+    let mut shards = match Shards::bind_adopting(&config, count, args.reuse_port, inherited) {
+        Ok(shards) => shards,
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::FAILURE;
         }
     };
-    reactor.require_proxy_header(args.proxy_protocol);
-    reactor.notify_service_manager();
+    shards.require_proxy_header(args.proxy_protocol);
+    shards.notify_service_manager();
     let metrics = match args
         .metrics
-        .map(|addr| reactor.serve_metrics(addr))
+        .map(|addr| shards.serve_metrics(addr))
         .transpose()
     {
         Ok(metrics) => metrics,
@@ -184,15 +186,15 @@ fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(err) = reactor.watch_signals() {
+    if let Err(err) = shards.watch_signals() {
         eprintln!("error: cannot watch SIGINT/SIGTERM: {err}");
         return ExitCode::FAILURE;
     }
-    announce(&reactor.bindings(), &reactor.unix_bindings());
+    announce(&shards.bindings(), &shards.unix_bindings());
     if let Some(addr) = metrics {
         println!("listening tcp metrics {addr}");
     }
-    match reactor.run() {
+    match shards.run() {
         Ok(_) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: event loop failed: {err}");
@@ -210,6 +212,10 @@ fn serve_threaded(args: &ServeArgs) -> ExitCode {
     }
     if !args.unix.is_empty() || !args.unixgram.is_empty() {
         eprintln!("error: the threaded baseline serves TCP and UDP only, not Unix sockets");
+        return ExitCode::FAILURE;
+    }
+    if args.reactors != reactord::cli::ReactorCount::Fixed(1) {
+        eprintln!("error: --reactors is for `reactord serve`; the threaded baseline runs a thread per connection");
         return ExitCode::FAILURE;
     }
     if args.reuse_port {

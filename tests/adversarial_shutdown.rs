@@ -134,6 +134,37 @@ fn converse(mut talkers: Vec<Talker>, tally: Arc<Tally>) {
 
 #[test]
 fn sigterm_mid_conversation_loses_nothing() {
+    sigterm_mid_conversation(1);
+}
+
+#[test]
+fn sigterm_mid_conversation_with_4_reactors_loses_nothing() {
+    let stderr = sigterm_mid_conversation(4);
+    let lines = reactor_lines(&stderr);
+    assert_eq!(lines.len(), 4, "one line per reactor: {stderr}");
+    for field in ["connections", "messages", "bytes_in", "bytes_out"] {
+        let sum: u64 = lines.iter().map(|line| summary_field(line, field)).sum();
+        assert_eq!(sum, summary_field(&stderr, field), "{field}: {stderr}");
+    }
+    let busy = lines
+        .iter()
+        .filter(|line| summary_field(line, "connections") > 0)
+        .count();
+    assert!(busy >= 2, "the burst landed on one reactor: {lines:?}");
+}
+
+/// The `reactor K: ...` lines, each rewritten to parse with [`summary_field`].
+fn reactor_lines(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|line| line.split_once("] reactor ").map(|(_, rest)| rest))
+        .map(|rest| format!("summary: {rest}"))
+        .collect()
+}
+
+/// Runs the conversation against `reactors` loops; returns the server's stderr.
+fn sigterm_mid_conversation(reactors: usize) -> String {
+    let reactors = reactors.to_string();
     let server = ServerProcess::start(
         &[
             "--tcp",
@@ -142,6 +173,8 @@ fn sigterm_mid_conversation_loses_nothing() {
             "0",
             "--conn-rate-per-ip",
             "0",
+            "--reactors",
+            &reactors,
         ],
         1,
     );
@@ -185,7 +218,8 @@ fn sigterm_mid_conversation_loses_nothing() {
     );
     assert_eq!(summary_field(&stderr, "drain_aborted"), 0);
     eprintln!(
-        "FIGURE shutdown under load: {CLIENTS} clients, {replies_at_signal} replies before SIGTERM, \
+        "FIGURE shutdown under load, {reactors} reactors: {CLIENTS} clients, {replies_at_signal} replies before SIGTERM, \
          {replies} in all, {received} bytes received = bytes_out, exit 0"
     );
+    stderr
 }

@@ -156,3 +156,51 @@ fn a_server_that_fails_to_start_is_a_clear_error_with_its_stderr() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(leftover_servers(), Vec::<u32>::new());
 }
+
+#[test]
+fn cores_writes_a_scaling_table_and_chart_for_every_design() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cores");
+    let output = Command::new(BIN)
+        .args([
+            "compare",
+            "--cores",
+            "1,2",
+            "--conns",
+            "20",
+            "--duration",
+            "0.3",
+        ])
+        .args(["--rounds", "1", "--out"])
+        .arg(&out)
+        .output()
+        .expect("run reactord compare --cores");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("core scaling: "), "{stderr}");
+    let markdown = std::fs::read_to_string(out.join("cores.md")).unwrap();
+    assert!(markdown.contains("## echo 64 B x 20"), "{markdown}");
+    assert!(markdown.contains("\n| 2 | "), "{markdown}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("cores.json")).unwrap()).unwrap();
+    let rows = &json["cases"][0]["rows"];
+    for cores in ["1", "2"] {
+        for design in ["reactor", "threaded"] {
+            let cell = &rows[cores][design];
+            assert!(
+                cell["median"].as_f64().unwrap() > 0.0,
+                "{cores} {design}: {cell}"
+            );
+            assert_eq!(cell["errors"], 0, "{cores} {design}: {cell}");
+        }
+    }
+    let svg = std::fs::read_to_string(out.join("cores.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("server cores"),
+        "{svg}"
+    );
+    assert_eq!(leftover_servers(), Vec::<u32>::new());
+}

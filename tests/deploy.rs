@@ -279,3 +279,46 @@ fn the_shipped_units_pass_systemd_analyze_verify_without_a_warning() {
         "{complaints}"
     );
 }
+
+#[test]
+fn two_reactors_serve_an_inherited_socket_and_notify_once_both_run() {
+    let Some(activate) = tools::find("systemd-socket-activate", "apt-get install systemd") else {
+        return;
+    };
+    let echo = tools::free_port(false);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut child = Guarded::spawn(
+        Command::new(activate)
+            .args(["-l", &format!("127.0.0.1:{echo}"), "--fdname=echo"])
+            .args(["-E", &format!("NOTIFY_SOCKET={}", path.display())])
+            .args([BINARY, "--reactors", "2"]),
+    );
+    let mut first = connect(echo); // The first connection starts reactord.
+    first.write_all(b"one\n").unwrap();
+    assert_eq!(read_line(&mut first), "one\n");
+    let ready = notification(&socket);
+    assert!(ready.starts_with("READY=1\n"), "{ready:?}");
+    // Both reactors hold a duplicate of the one passed socket: every client is served.
+    const CLIENTS: usize = 8;
+    for k in 0..CLIENTS {
+        let mut client = connect(echo);
+        client.write_all(format!("{k}\n").as_bytes()).unwrap();
+        assert_eq!(read_line(&mut client), format!("{k}\n"));
+    }
+    drop(first);
+    assert!(listening_lines(&mut child, 1)[0].contains(&format!("127.0.0.1:{echo}")));
+    child.signal(libc::SIGTERM);
+    let stopping = notification(&socket);
+    assert!(stopping.starts_with("STOPPING=1\n"), "{stopping:?}");
+    let (code, stderr) = child.wait();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("reactor 1: "), "{stderr}");
+    let served = CLIENTS + 1;
+    assert!(
+        stderr.contains(&format!("summary: connections={served} ")),
+        "{stderr}"
+    );
+}

@@ -108,7 +108,7 @@ fn base_config(dir: &Path) -> ServerConfig {
     config
 }
 
-fn inet_family(ip: &str, name: &str) {
+fn inet_family(ip: &str, name: &str, reactors: usize) {
     let dir = scratch(name);
     let mut config = base_config(&dir);
     for protocol in Protocol::ALL {
@@ -126,7 +126,7 @@ fn inet_family(ip: &str, name: &str) {
             });
         }
     }
-    let server = start_server(config);
+    let server = start_reactors(config, reactors);
     for protocol in Protocol::ALL {
         let addr = server.addr(Transport::Tcp, protocol);
         check_stream(protocol, &|| Box::new(connect(addr)));
@@ -152,17 +152,21 @@ fn inet_family(ip: &str, name: &str) {
 
 #[test]
 fn every_protocol_over_ipv4() {
-    inet_family("127.0.0.1", "v4");
+    inet_family("127.0.0.1", "v4", 1);
 }
 
 #[test]
 fn every_protocol_over_ipv6() {
-    inet_family("[::1]", "v6");
+    inet_family("[::1]", "v6", 1);
 }
 
 #[test]
 fn every_protocol_over_unix_sockets() {
-    let dir = scratch("unix");
+    unix_family("unix", 1);
+}
+
+fn unix_family(name: &str, reactors: usize) {
+    let dir = scratch(name);
     let mut config = base_config(&dir);
     let stream_path = |p: Protocol| dir.join(format!("{p}.sock"));
     let dgram_path = |p: Protocol| dir.join(format!("{p}.dgram"));
@@ -180,7 +184,7 @@ fn every_protocol_over_unix_sockets() {
             });
         }
     }
-    let server = start_server(config);
+    let server = start_reactors(config, reactors);
     for protocol in Protocol::ALL {
         let path = stream_path(protocol);
         check_stream(protocol, &|| {
@@ -201,4 +205,13 @@ fn every_protocol_over_unix_sockets() {
     }
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn every_protocol_over_every_family_with_2_and_4_reactors() {
+    for reactors in [2, 4] {
+        inet_family("127.0.0.1", &format!("v4-{reactors}"), reactors);
+        inet_family("[::1]", &format!("v6-{reactors}"), reactors);
+        unix_family(&format!("unix-{reactors}"), reactors);
+    }
 }

@@ -13,6 +13,13 @@
 
 mod common;
 
+/// Step 8's sans-IO handler, compiled in here so that its unit tests (at the
+/// bottom of the example) run under a plain `cargo test`, while the example
+/// itself stays an ordinary program that the tests below start.
+#[allow(dead_code)]
+#[path = "../examples/step8_sans_io.rs"]
+mod step8_sans_io;
+
 use common::{connect, read_exact, read_to_end, TIMEOUT};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

@@ -166,3 +166,107 @@ fn the_endpoint_refuses_what_it_does_not_serve_and_keeps_alive() {
     client.write_all(b"ok").unwrap();
     assert_eq!(common::read_exact(&mut client, 2), b"ok");
 }
+
+/// Scrapes until `done` accepts the parsed page (siblings publish their
+/// counters at the end of each turn, a moment after the reply was written).
+fn scrape_until(metrics: SocketAddr, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let page = http(
+            metrics,
+            b"GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n",
+        );
+        let (_, body) = page.split_once("\r\n\r\n").unwrap();
+        let samples = parse_with_prometheus(body);
+        if done(&samples) || std::time::Instant::now() > deadline {
+            return samples;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn two_reactors_behind_proxy_headers_scrape_as_one_server() {
+    if !tools::has_prometheus_parser() {
+        return;
+    }
+    let server = ServerProcess::start(
+        &[
+            "--reactors",
+            "2",
+            "--proxy-protocol",
+            "--tcp",
+            "echo=127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+        2,
+    );
+    assert_eq!(server.listening[1].1, "metrics");
+    let (echo, metrics) = (server.addr(0), server.addr(1));
+    // 32 connections from as many source ports: the kernel's SO_REUSEPORT
+    // hash puts some on each reactor (all on one: odds 2 in 2^32).
+    const SERVED: usize = 32;
+    for k in 0..SERVED {
+        let mut client = common::connect(echo);
+        let header = format!("PROXY TCP4 192.0.2.{} 127.0.0.1 4000 7\r\nhello", k + 1);
+        client.write_all(header.as_bytes()).unwrap();
+        assert_eq!(common::read_exact(&mut client, 5), b"hello");
+    }
+    // Headers are required on both reactors: these are closed unserved.
+    const REFUSED: usize = 8;
+    for _ in 0..REFUSED {
+        let mut client = common::connect(echo);
+        client.write_all(b"hello without a header\r\n").unwrap();
+        // Closed without a reply (a reset, as unread bytes were left, counts too).
+        let mut reply = Vec::new();
+        let _ = client.read_to_end(&mut reply);
+        assert_eq!(reply, b"");
+    }
+    let expected_bytes = (SERVED * 5) as f64;
+    let samples = scrape_until(metrics, |samples| {
+        samples
+            .iter()
+            .any(|s| s.starts_with("counter reactord_bytes_sent_total"))
+            && value(samples, "counter reactord_bytes_sent_total") == expected_bytes
+            && value(
+                samples,
+                "counter reactord_refused_total{reason=proxy_header}",
+            ) == REFUSED as f64
+    });
+    assert_eq!(
+        value(&samples, "counter reactord_bytes_received_total"),
+        expected_bytes
+    );
+    assert_eq!(
+        value(&samples, "counter reactord_bytes_sent_total"),
+        expected_bytes
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "counter reactord_refused_total{reason=proxy_header}"
+        ),
+        REFUSED as f64
+    );
+    let per_reactor = |k: usize| {
+        value(
+            &samples,
+            &format!("counter reactord_reactor_connections_total{{reactor={k}}}"),
+        )
+    };
+    let (first, second) = (per_reactor(0), per_reactor(1));
+    assert_eq!(first + second, SERVED as f64, "{samples:#?}");
+    assert!(first > 0.0 && second > 0.0, "{samples:#?}");
+    server.terminate();
+    let (status, stderr) = server.wait();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("summary: connections={SERVED} ")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("proxy_header={REFUSED} ")),
+        "{stderr}"
+    );
+}

@@ -13,9 +13,14 @@
 //! - [`sampler`]: peak RSS and thread count from `/proc/PID/status`.
 //! - [`run`]: the alternating runs and the median of each design's rounds.
 //! - [`table`]: the markdown tables. [`chart`]: the SVG chart.
+//! - [`cores`]: `--cores`, how each design scales with the cores it gets;
+//!   [`cores_report`] its table and chart; [`affinity`] pinning to CPUs.
 //! - [`error`]: why a comparison stopped ([`CompareError`]).
 
+pub mod affinity;
 pub mod chart;
+pub mod cores;
+pub mod cores_report;
 pub mod error;
 pub mod plan;
 pub mod run;
@@ -50,10 +55,42 @@ pub struct CompareArgs {
     /// Runs per design and case; the median is kept [default: 3, or 1 with --quick].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=99))]
     pub rounds: Option<u32>,
-    /// Load generator threads (event loops).
-    #[arg(long, value_name = "N", default_value_t = 1,
+    /// Load generator threads (event loops) [default: 1; with --cores, one per core of its half].
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub client_threads: u32,
+    pub client_threads: Option<u32>,
+    /// Core scaling instead of the usual cases: echo 64 B at 1,000 and 10,000 connections
+    /// against every design on N = 1, 2, 4, ... server cores (or the counts given,
+    /// e.g. --cores 1,4,8); writes cores.md, cores.json and cores.svg.
+    #[arg(long, value_name = "N,N,...", num_args = 0..=1, require_equals = false,
+          default_missing_value = "auto", value_parser = parse_core_counts)]
+    pub cores: Option<CoreCounts>,
+    /// With --cores: the connection counts to measure [default: 1000,10000].
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', requires = "cores",
+          value_parser = clap::value_parser!(u32).range(1..=15_000))]
+    pub conns: Vec<u32>,
+}
+
+/// `--cores`: every power of two up to the server's half, or the counts listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreCounts {
+    /// 1, 2, 4, ... up to the cores the server gets.
+    Auto,
+    /// Exactly these.
+    List(Vec<usize>),
+}
+
+fn parse_core_counts(text: &str) -> Result<CoreCounts, String> {
+    if text == "auto" {
+        return Ok(CoreCounts::Auto);
+    }
+    text.split(',')
+        .map(|n| match n.trim().parse::<usize>() {
+            Ok(n) if (1..=1024).contains(&n) => Ok(n),
+            _ => Err(format!("'{n}' is not a core count from 1 to 1024")),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(CoreCounts::List)
 }
 
 fn parse_duration(text: &str) -> Result<f64, String> {
@@ -134,7 +171,7 @@ impl CompareArgs {
                 3.0
             })),
             rounds: self.rounds.unwrap_or(if self.quick { 1 } else { 3 }) as usize,
-            client_threads: self.client_threads as usize,
+            client_threads: self.client_threads.unwrap_or(1) as usize,
             reactord,
             tokio,
         }
@@ -159,12 +196,62 @@ pub fn main(args: &CompareArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Err(err) = rlimit::increase_nofile_limit(u64::MAX) {
         eprintln!("warning: cannot raise the open-file limit: {err}");
     }
+    if let Some(counts) = &args.cores {
+        return scale(args, options, counts);
+    }
     let comparison = compare(&options, |line| eprintln!("{line}"))?;
     let markdown = table::markdown(&comparison);
     print!("{markdown}");
     write_outputs(&args.out, &comparison, &markdown)?;
     eprintln!(
         "wrote compare.md, compare.json and compare.svg to {}",
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// `--cores`: runs the scaling cases, prints the tables and writes the files.
+fn scale(
+    args: &CompareArgs,
+    options: CompareOptions,
+    counts: &CoreCounts,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let requested = match counts {
+        CoreCounts::Auto => None,
+        CoreCounts::List(list) => Some(list.as_slice()),
+    };
+    let client_threads = args.client_threads.map(|n| n as usize);
+    let plan = cores::plan(&affinity::allowed_cpus(), requested, client_threads)?;
+    eprintln!("core scaling: {}", plan.note);
+    let scaling_options = cores::ScalingOptions {
+        plan: plan.clone(),
+        duration: Duration::from_secs_f64(args.duration.unwrap_or(cores::DEFAULT_SECS)),
+        rounds: args.rounds.map_or(cores::DEFAULT_ROUNDS, |n| n as usize),
+        conns: if args.conns.is_empty() {
+            cores::CONNS.to_vec()
+        } else {
+            args.conns.iter().map(|&n| n as usize).collect()
+        },
+        reactord: options.reactord,
+        tokio: options.tokio,
+    };
+    // Read before the run: the load generator pins this process to its half
+    // of the CPUs, and the machine's core count would then read as that half.
+    let machine = Machine::detect();
+    let cases = cores::run(&scaling_options, |line| eprintln!("{line}"))?;
+    let scaling = cores::Scaling {
+        machine,
+        plan,
+        duration_secs: scaling_options.duration.as_secs_f64(),
+        rounds: scaling_options.rounds,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        cases,
+    };
+    let markdown = cores_report::markdown(&scaling);
+    print!("{markdown}");
+    cores_report::write_outputs(&args.out, &scaling, &markdown)?;
+    eprintln!(
+        "wrote cores.md, cores.json and cores.svg to {}",
         args.out.display()
     );
     Ok(())

@@ -101,7 +101,8 @@ pub struct Case {
 }
 
 impl Case {
-    fn new(scenario: Scenario, conns: usize, size: usize) -> Case {
+    /// The case `scenario` at `conns` connections of `size`-byte messages, named and tuned as in the presets.
+    pub fn new(scenario: Scenario, conns: usize, size: usize) -> Case {
         let name = match scenario {
             Scenario::Echo => format!("echo {} x {conns}", size_label(size)),
             Scenario::Hold => format!("hold x {conns}"),

@@ -49,6 +49,31 @@ pub struct Usage {
     // process across exec, so it shows the load generator's RSS, not the server's.
 }
 
+/// What a run changes about how a server starts (`compare --cores`).
+#[derive(Debug, Clone, Default)]
+pub struct Tuning {
+    /// Arguments after the design's own, e.g. `--reactors 4`.
+    pub args: Vec<String>,
+    /// Environment variables, e.g. `TOKIO_WORKER_THREADS=4`.
+    pub env: Vec<(String, String)>,
+    /// The CPUs the server may run on (`sched_setaffinity`, like `taskset`); `None`: any.
+    pub cpus: Option<Vec<usize>>,
+}
+
+impl Tuning {
+    fn apply(&self, command: &mut Command) {
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(cpus) = &self.cpus {
+            use std::os::unix::process::CommandExt;
+            let set = super::affinity::cpu_set(cpus);
+            // SAFETY: sched_setaffinity is async-signal-safe and changes only the forked child.
+            unsafe {
+                command.pre_exec(move || super::affinity::apply(&set));
+            }
+        }
+    }
+}
+
 /// A running server; stopped and reaped when dropped.
 #[derive(Debug)]
 pub struct ServerProcess {
@@ -63,9 +88,20 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `design` from `program` and waits for its `listening` lines.
     pub fn start(design: Design, program: &Path) -> Result<(ServerProcess, Ports), CompareError> {
+        Self::start_tuned(design, program, &Tuning::default())
+    }
+
+    /// Like [`start`](Self::start), with extra arguments, environment and CPU affinity.
+    pub fn start_tuned(
+        design: Design,
+        program: &Path,
+        tuning: &Tuning,
+    ) -> Result<(ServerProcess, Ports), CompareError> {
         let mut command = Command::new(program);
+        tuning.apply(&mut command);
         command
             .args(design.args())
+            .args(&tuning.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

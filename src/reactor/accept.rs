@@ -32,6 +32,8 @@ use std::time::{Duration, Instant, SystemTime};
 const ACCEPT_BUDGET: usize = 128;
 /// How long to wait before retrying `accept` after `EMFILE`/`ENFILE`.
 const FD_RETRY: Duration = Duration::from_millis(100);
+/// How soon a reactor at a `--max-conns` shared with siblings looks again.
+const CAP_RETRY: Duration = Duration::from_millis(20);
 /// At most one warning about descriptor exhaustion per this long.
 const FD_WARNING_EVERY: Duration = Duration::from_secs(10);
 
@@ -115,11 +117,17 @@ impl Reactor {
             return; // Out of descriptors: the retry timer will bring us back.
         }
         for _ in 0..ACCEPT_BUDGET {
-            if self.connections.len() + self.ops.handshakes.len() >= self.limits.max_conns {
+            // A connection still sending its PROXY header holds a place too.
+            let open = self.connections.len() + self.ops.handshakes.len();
+            if !self.guard.reserve(open, self.limits.max_conns) {
                 if !self.accept.paused_at_cap {
                     // Logged at warn by `refusals`, at most once a second.
                     self.stats.max_conns_reached += 1;
                     self.accept.paused_at_cap = true;
+                }
+                if self.guard.is_shared() {
+                    // A sibling's close does not wake this loop: look again soon.
+                    self.accept.retry_at = Some(now + CAP_RETRY);
                 }
                 return;
             }
@@ -142,8 +150,14 @@ impl Reactor {
                         (Stream::Unix(stream), Peer::Unix)
                     })
                 }
-                _ => return,
+                _ => {
+                    self.guard.unreserve();
+                    return;
+                }
             };
+            if accepted.is_err() {
+                self.guard.unreserve();
+            }
             match accepted {
                 Ok((stream, peer)) if self.ops.proxy_protocol => {
                     self.begin_handshake(stream, peer, index, now, wall);
@@ -186,6 +200,7 @@ impl Reactor {
         if admitted {
             self.add_connection(stream, peer, listener, now, wall);
         } else {
+            self.guard.unreserve();
             refuse(stream);
         }
     }
@@ -223,6 +238,7 @@ impl Reactor {
         wall: SystemTime,
     ) {
         let Some(Some(source)) = self.sources.get(listener) else {
+            self.guard.unreserve();
             return;
         };
         let protocol = source.protocol();
@@ -250,6 +266,7 @@ impl Reactor {
             if let Peer::Inet(addr) = peer {
                 self.guard.release(addr);
             }
+            self.guard.unreserve();
             self.scratch.out.clear();
             self.scratch.room.clear();
             return;
@@ -281,7 +298,7 @@ impl Reactor {
     /// After a connection closes: if accepting had stopped, start again.
     pub(super) fn resume_accepting_if_paused(&mut self) {
         let open = self.connections.len() + self.ops.handshakes.len();
-        if self.accept.paused_at_cap && open < self.limits.max_conns {
+        if self.accept.paused_at_cap && self.guard.below(open, self.limits.max_conns) {
             self.accept.paused_at_cap = false;
             queue_listeners(&self.sources, &mut self.yielded);
         } else if self.accept.retry_at.is_some() {

@@ -63,6 +63,8 @@ impl Reactor {
         let gate = self.rooms.rule.gate;
         let room = &mut self.rooms.rooms[listener];
         let message: Arc<[u8]> = Arc::from(room.batch.as_slice());
+        // The same message, not a copy, for the members on sibling reactors (room_mail.rs).
+        self.mailbox.post_room(listener, &message);
         room.batch.clear();
         room.batch.shrink_to(KEEP_BATCH_CAPACITY);
         let mut origins = mem::take(&mut room.origins);

@@ -39,7 +39,12 @@
 //! - `udp.rs`: datagrams. `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
 //! - `ops.rs`: running as a service: `metrics/` (the Prometheus endpoint),
 //!   `proxied.rs` (PROXY headers), `activation.rs` and `notify.rs` (systemd),
-//!   `refusals.rs` (rate-limited warnings), `socket_files.rs` (cleanup on exit).
+//!   `refusals.rs` (rate-limited warnings), `socket_files.rs` (cleanup on exit),
+//!   `start_gate.rs` (readiness once every sibling is serving).
+//! - `sibling.rs`: the same loop again for another core (`--reactors N`, wired
+//!   by `crate::shards`); `process_limits.rs`: the limits siblings share;
+//!   `mailbox.rs`: messages between siblings (a channel plus the receiver's waker);
+//!   `room_mail.rs`: a chat room's messages from sibling reactors.
 
 mod accept;
 pub mod activation;
@@ -48,17 +53,22 @@ mod connection;
 mod context;
 mod fanout;
 pub(crate) mod guard;
+mod mailbox;
 mod metrics;
 mod notify;
 mod ops;
 mod outbox;
 mod posted;
+mod process_limits;
 mod proxied;
 mod refusals;
 mod room;
+mod room_mail;
 mod shutdown;
+mod sibling;
 mod socket_files;
 mod source;
+mod start_gate;
 mod stats;
 mod stream;
 mod timers;
@@ -66,6 +76,7 @@ pub mod token;
 mod udp;
 mod unix_path;
 
+pub use mailbox::MailboxAddress;
 pub use shutdown::ShutdownHandle;
 pub use source::StartError;
 pub use stats::{Stats, StatsHandle};
@@ -113,7 +124,12 @@ pub struct Reactor {
     /// up their budget, chat members with new output.
     yielded: Vec<Token>,
     accept: accept::AcceptState,
-    guard: guard::Guard,
+    /// Per-source limits and the connection count, shared with siblings if any.
+    guard: process_limits::ProcessLimits,
+    /// Whether this reactor has siblings, and what it shares with them.
+    siblings: sibling::SiblingState,
+    /// Mail from sibling reactors, and where to post theirs.
+    mailbox: mailbox::Mailbox,
     shutdown: shutdown::ShutdownState,
     ops: ops::Operations,
 }
@@ -137,6 +153,24 @@ impl Reactor {
         reuse_port: bool,
         inherited: Vec<activation::Inherited>,
     ) -> Result<Reactor, StartError> {
+        // Declared first, so that a failed start removes the files it bound.
+        let mut socket_files = socket_files::SocketFiles::default();
+        let mut sources = bind::open_sources(config, reuse_port, &mut socket_files)?;
+        let passed = inherited.len();
+        sources.extend(inherited.into_iter().map(|inherited| inherited.0));
+        let sources = sources.into_iter().map(Some).collect();
+        let mut reactor = Reactor::with_sources(config, sources, socket_files)?;
+        reactor.ops.inherited = passed;
+        Ok(reactor)
+    }
+
+    /// Prepares a loop serving `sources`, already opened; a `None` keeps its
+    /// index (and token) unused, so that siblings number their sources alike.
+    fn with_sources(
+        config: &ServerConfig,
+        mut sources: Vec<Option<Source>>,
+        socket_files: socket_files::SocketFiles,
+    ) -> Result<Reactor, StartError> {
         let files = match &config.files_root {
             Some(dir) => Some(FilesRoot::new(dir).map_err(|err| {
                 StartError::Config(format!("--files-root {}: {err}", dir.display()))
@@ -144,15 +178,13 @@ impl Reactor {
             None => None,
         };
         let poll = Poll::new().map_err(StartError::Poll)?;
-        let waker = Waker::new(poll.registry(), token::WAKER).map_err(StartError::Poll)?;
-        let mut socket_files = socket_files::SocketFiles::default();
-        let mut sources = bind::open_sources(config, reuse_port, &mut socket_files)?;
-        sources.extend(inherited.into_iter().map(|inherited| inherited.0));
+        let waker = Arc::new(Waker::new(poll.registry(), token::WAKER).map_err(StartError::Poll)?);
         let mut guard = guard::Guard::new(&config.limits);
         guard.set_own_sockets(guard::OwnSockets::new(
-            sources.iter().filter_map(Source::udp_addr),
+            sources.iter().flatten().filter_map(Source::udp_addr),
         ));
         for (index, source) in sources.iter_mut().enumerate() {
+            let Some(source) = source else { continue };
             source
                 .register(poll.registry(), token::source(index))
                 .map_err(StartError::Poll)?;
@@ -163,7 +195,7 @@ impl Reactor {
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
             rooms: room::Rooms::new(sources.len(), config.limits.max_pending),
-            sources: sources.into_iter().map(Some).collect(),
+            sources,
             connections: Slab::new(),
             next_generation: 0,
             scratch: Scratch::new(READ_SIZE),
@@ -175,11 +207,10 @@ impl Reactor {
             published: StatsHandle::default(),
             yielded: Vec::new(),
             accept: accept::AcceptState::default(),
-            guard,
-            shutdown: shutdown::ShutdownState::new(
-                Arc::new(waker),
-                Arc::new(AtomicBool::new(false)),
-            ),
+            guard: process_limits::ProcessLimits::alone(guard),
+            siblings: sibling::SiblingState::default(),
+            mailbox: mailbox::Mailbox::new(Arc::clone(&waker)),
+            shutdown: shutdown::ShutdownState::new(waker, Arc::new(AtomicBool::new(false))),
         })
     }
 
@@ -224,7 +255,7 @@ impl Reactor {
             self.bindings().len() + self.unix_bindings().len(),
             self.limits.max_conns
         );
-        self.ops.notifier.ready(self.sources.len(), Instant::now());
+        self.arrive_and_announce();
         loop {
             let now = Instant::now();
             self.fire_timers(now);
@@ -268,7 +299,11 @@ impl Reactor {
 
     fn dispatch(&mut self, token: Token, now: Instant, wall: SystemTime) {
         match token::target(token) {
-            Target::Waker => self.handle_wake(now),
+            Target::Waker => {
+                // One waker for both: mail from siblings, then a shutdown request.
+                self.handle_mail(now);
+                self.handle_wake(now)
+            }
             Target::Signals => self.handle_signals(now),
             Target::Source(index) => self.handle_source(index, now, wall),
             Target::Metrics(key) => self.handle_metrics(key, now),
@@ -375,6 +410,7 @@ impl Reactor {
         if let Peer::Inet(addr) = conn.peer {
             self.guard.release(addr);
         }
+        self.guard.unreserve();
         log::debug!(
             "{} closed ({reason}), peer {}",
             token::Label(token::connection(key, conn.generation)),

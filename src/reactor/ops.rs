@@ -12,7 +12,8 @@ use super::proxied::Handshakes;
 use super::refusals::Refusals;
 use super::socket_files::SocketFiles;
 use super::source::Source;
-use super::{Reactor, Stats};
+use super::start_gate::StartGate;
+use super::{Reactor, Stats, StatsHandle};
 use crate::protocol::Protocol;
 use std::time::Instant;
 
@@ -49,12 +50,21 @@ pub(super) struct Operations {
     pub(super) handshakes: Handshakes,
     /// Every stream connection must begin with a PROXY header.
     pub(super) proxy_protocol: bool,
-    /// Per source index: its labels and the connections it accepted.
-    pub(super) sources: Vec<(SourceLabels, u64)>,
+    /// Per source index: its labels (none for an unused index) and the
+    /// connections it accepted.
+    pub(super) sources: Vec<(Option<SourceLabels>, u64)>,
+    /// How many of the sources, at the end of the list, systemd passed in.
+    pub(super) inherited: usize,
+    /// With siblings: readiness waits for every reactor (see `start_gate.rs`).
+    pub(super) start_gate: Option<StartGate>,
+    /// Whether `READY=1` has been sent (or would have been, with no systemd).
+    pub(super) announced: bool,
+    /// The siblings' live counters, for metrics totals (the first reactor only).
+    pub(super) sibling_stats: Vec<StatsHandle>,
 }
 
 impl Operations {
-    pub(super) fn new(sources: &[Source], socket_files: SocketFiles) -> Self {
+    pub(super) fn new(sources: &[Option<Source>], socket_files: SocketFiles) -> Self {
         Operations {
             metrics: None,
             health: Health::default(),
@@ -63,7 +73,14 @@ impl Operations {
             socket_files,
             handshakes: Handshakes::default(),
             proxy_protocol: false,
-            sources: sources.iter().map(|s| (SourceLabels::of(s), 0)).collect(),
+            sources: sources
+                .iter()
+                .map(|s| (s.as_ref().map(SourceLabels::of), 0))
+                .collect(),
+            inherited: 0,
+            start_gate: None,
+            announced: false,
+            sibling_stats: Vec::new(),
         }
     }
 
@@ -107,6 +124,7 @@ impl Reactor {
         let now = Instant::now();
         self.ops.health.record(now.duration_since(started), events);
         self.ops.refusals.report(&self.stats, now);
+        self.announce_if_all_started();
         self.ops.notifier.tick(now, self.connections.len());
     }
 }

@@ -92,6 +92,7 @@ impl Reactor {
                 .register(&mut stream, token::handshake(key), interest)
         {
             log::debug!("{peer}: cannot register for the PROXY header: {err}");
+            self.guard.unreserve();
             return;
         }
         let serial = handshakes.next_serial;
@@ -132,6 +133,7 @@ impl Reactor {
         // The peeked bytes are queued, so this read returns all `length` of them.
         if pending.stream.read_exact(&mut header[..length]).is_err() {
             self.stats.proxy_header += 1;
+            self.guard.unreserve();
             return;
         }
         let peer = match origin {
@@ -169,6 +171,7 @@ impl Reactor {
     pub(super) fn close_handshakes(&mut self) {
         for mut pending in self.ops.handshakes.pending.drain() {
             let _ = self.poll.registry().deregister(&mut pending.stream);
+            self.guard.unreserve();
         }
         self.ops.handshakes.deadlines.clear();
     }
@@ -181,6 +184,7 @@ impl Reactor {
     fn drop_handshake(&mut self, key: usize, why: &str) {
         let mut pending = self.ops.handshakes.pending.remove(key);
         let _ = self.poll.registry().deregister(&mut pending.stream);
+        self.guard.unreserve();
         log::debug!(
             "{} from {} closed: {why}",
             token::Label(token::handshake(key)),

@@ -44,15 +44,14 @@
 //! most two `SOFT_WINDOW`s: the one in which its kernel buffers were still
 //! taking bytes, and one in which it took nothing.
 //!
-//! # Towards rooms across reactors
+//! # Rooms across reactors
 //!
 //! A message is an `Arc<[u8]>` and members are addressed by (slot,
-//! generation) of *this* loop only. A room spanning several reactors would
-//! send each finished batch down a channel to its sibling loops; each loop
-//! delivers the same `Arc` to its own members with `deliver_rooms`'s
-//! logic (in `fanout.rs`) and judges them itself. Nothing here assumes that every member of a
-//! room lives in this reactor's slab: members this loop does not own simply
-//! are not in its seats.
+//! generation) of *this* loop only. With `--reactors N` each finished batch
+//! is also posted, the same `Arc`, to every sibling loop's mailbox; each loop
+//! delivers it to its own members and judges them itself (`room_mail.rs`).
+//! Nothing here assumes that every member of a room lives in this reactor's
+//! slab: members this loop does not own simply are not in its seats.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -37,6 +37,11 @@ impl ShutdownHandle {
             log::error!("cannot wake the event loop for shutdown: {err}");
         }
     }
+
+    /// The reactor's waker, to wake it for something other than a shutdown.
+    pub(super) fn waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.waker)
+    }
 }
 
 /// The reactor's shutdown bookkeeping.
@@ -176,9 +181,21 @@ impl Reactor {
         }
         for mut conn in self.connections.drain() {
             conn.deregister(self.poll.registry());
+            // Siblings may still be draining: give back what this one counted.
+            if let super::connection::Peer::Inet(addr) = conn.peer {
+                self.guard.release(addr);
+            }
+            self.guard.unreserve();
         }
+        // Only the reactor that bound them lists socket files (a sibling's
+        // list is empty), and each is removed only if the path still names it.
         self.ops.socket_files.remove_all();
-        log::info!("summary: {}", self.stats);
+        if self.siblings.any() {
+            // The layer that started the siblings logs the sum, and a line per reactor.
+            log::debug!("this reactor: {}", self.stats);
+        } else {
+            log::info!("summary: {}", self.stats);
+        }
         self.published.publish(&self.stats);
         self.stats
     }

@@ -9,7 +9,7 @@
 
 use super::connection::Outcome;
 use super::context::Scratch;
-use super::guard::Guard;
+use super::process_limits::ProcessLimits;
 use super::stats::Stats;
 use crate::protocol::Protocol;
 use mio::net::{UdpSocket, UnixDatagram};
@@ -23,14 +23,14 @@ const DATAGRAM_BUDGET: usize = 256;
 
 /// Serves a UDP socket.
 ///
-/// A reply the [`Guard`] refuses (low source port, source over its byte
+/// A reply the guard refuses (low source port, source over its byte
 /// budget) is dropped and counted, like one the kernel would not take.
 #[allow(clippy::too_many_arguments)]
 pub fn serve_udp(
     socket: &UdpSocket,
     protocol: Protocol,
     scratch: &mut Scratch,
-    guard: &mut Guard,
+    guard: &mut ProcessLimits,
     stats: &mut Stats,
     now: Instant,
     wall: SystemTime,

@@ -10,6 +10,7 @@ pub mod probe;
 use reactord::config::{Binding, Limits, ServerConfig, Transport};
 use reactord::protocol::{Framing, Protocol};
 use reactord::reactor::{Reactor, ShutdownHandle, Stats, StatsHandle};
+use reactord::shards::{Shards, ShardsShutdown};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -19,10 +20,25 @@ use std::time::{Duration, Instant};
 /// How long any single client operation may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Whatever stops a test server: one reactor's handle, or every reactor's.
+enum Stopper {
+    One(ShutdownHandle),
+    All(ShardsShutdown),
+}
+
+impl Stopper {
+    fn shutdown(&self) {
+        match self {
+            Stopper::One(handle) => handle.shutdown(),
+            Stopper::All(handle) => handle.shutdown(),
+        }
+    }
+}
+
 /// A reactor running on its own thread, shut down when dropped.
 pub struct TestServer {
     bindings: Vec<Binding>,
-    handle: ShutdownHandle,
+    handle: Stopper,
     pub stats: StatsHandle,
     thread: Option<JoinHandle<io::Result<Stats>>>,
 }
@@ -83,7 +99,24 @@ pub fn start_server(config: ServerConfig) -> TestServer {
     let thread = std::thread::spawn(move || reactor.run());
     TestServer {
         bindings,
-        handle,
+        handle: Stopper::One(handle),
+        stats,
+        thread: Some(thread),
+    }
+}
+
+/// Starts `count` reactors in-process (`--reactors count`); `stats` shows reactor 0
+/// and [`TestServer::stop`] returns the sums.
+pub fn start_reactors(config: ServerConfig, count: usize) -> TestServer {
+    let shards = Shards::bind(&config, count, false).expect("bind");
+    assert_eq!(shards.len(), count);
+    let bindings = shards.bindings();
+    let handle = shards.shutdown_handle();
+    let stats = shards.stats_handles().remove(0);
+    let thread = std::thread::spawn(move || shards.run().map(|stats| stats.total()));
+    TestServer {
+        bindings,
+        handle: Stopper::All(handle),
         stats,
         thread: Some(thread),
     }

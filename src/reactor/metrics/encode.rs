@@ -7,7 +7,8 @@
 //! and keeps the hot path free of atomics. Names are a contract for
 //! dashboards: `reactord_` prefix, `_total` counters, base units.
 
-use super::super::{refusals, Reactor};
+use super::super::ops::SourceLabels;
+use super::super::{refusals, Reactor, Stats};
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -19,6 +20,8 @@ use std::sync::atomic::AtomicU64;
 pub(super) const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 type Labels = Vec<(&'static str, String)>;
+/// Reads one counter of a reactor's [`Stats`].
+type PerReactor = fn(&Stats) -> u64;
 
 fn counter(value: u64) -> Counter {
     let counter = Counter::default();
@@ -50,6 +53,7 @@ impl Reactor {
         self.register_closes(&mut registry);
         self.register_traffic(&mut registry);
         self.register_loop(&mut registry);
+        self.register_reactors(&mut registry);
         let mut text = String::new();
         if let Err(err) = prometheus_text::encode(&mut text, &registry) {
             log::warn!("metrics: cannot encode: {err}");
@@ -60,25 +64,27 @@ impl Reactor {
     fn register_connections(&self, registry: &mut Registry) {
         let accepted = Family::<Labels, Counter>::default();
         let active = Family::<Labels, Gauge>::default();
-        let labels = |index: usize| {
-            let (source, _) = self.ops.sources[index];
+        let labels = |source: &SourceLabels| {
             vec![
                 ("protocol", source.protocol.to_string()),
                 ("transport", source.transport.to_string()),
             ]
         };
-        for (index, (source, count)) in self.ops.sources.iter().enumerate() {
+        for (source, count) in &self.ops.sources {
+            let Some(source) = source else { continue };
             if source.transport == "tcp" || source.transport == "unix" {
-                accepted.get_or_create(&labels(index)).inc_by(*count);
-                active.get_or_create(&labels(index)).set(0);
+                accepted.get_or_create(&labels(source)).inc_by(*count);
+                active.get_or_create(&labels(source)).set(0);
             }
         }
         for (_, conn) in self.connections.iter() {
-            active.get_or_create(&labels(conn.listener)).inc();
+            if let Some((Some(source), _)) = self.ops.sources.get(conn.listener) {
+                active.get_or_create(&labels(source)).inc();
+            }
         }
         registry.register("connections", "Stream connections accepted", accepted);
         registry.register("connections_active", "Stream connections open now", active);
-        let refused: Vec<_> = refusals::by_reason(&self.stats).collect();
+        let refused: Vec<_> = refusals::by_reason(&self.total_stats()).collect();
         registry.register(
             "refused",
             "Connections, accepts and UDP replies refused by a limit",
@@ -87,7 +93,7 @@ impl Reactor {
     }
 
     fn register_closes(&self, registry: &mut Registry) {
-        let s = &self.stats;
+        let s = &self.total_stats();
         registry.register(
             "idle_closed",
             "Connections closed by --idle-timeout",
@@ -112,7 +118,7 @@ impl Reactor {
     }
 
     fn register_traffic(&self, registry: &mut Registry) {
-        let s = &self.stats;
+        let s = &self.total_stats();
         registry.register(
             "bytes_received",
             "Bytes received over every transport",
@@ -165,5 +171,46 @@ impl Reactor {
         let busy = Counter::<f64, AtomicU64>::default();
         busy.inc_by(health.busy.as_secs_f64());
         registry.register_with_unit("loop_busy", "Time spent outside poll", Unit::Seconds, busy);
+    }
+
+    /// This reactor's counters plus its siblings' (as of their last turn).
+    fn total_stats(&self) -> Stats {
+        let mut total = self.stats;
+        for sibling in &self.ops.sibling_stats {
+            total.add(&sibling.snapshot());
+        }
+        total
+    }
+
+    /// With `--reactors N > 1`: a few counters per reactor, labelled
+    /// `reactor="K"`, so that an imbalance shows. Nothing with one reactor.
+    fn register_reactors(&self, registry: &mut Registry) {
+        if self.ops.sibling_stats.is_empty() {
+            return;
+        }
+        let mut per_reactor = vec![self.stats];
+        per_reactor.extend(self.ops.sibling_stats.iter().map(|s| s.snapshot()));
+        let families: [(&str, &str, PerReactor); 3] = [
+            (
+                "reactor_connections",
+                "Stream connections accepted, by reactor",
+                |s| s.connections,
+            ),
+            ("reactor_messages", "Messages answered, by reactor", |s| {
+                s.messages
+            }),
+            ("reactor_bytes_sent", "Bytes sent, by reactor", |s| {
+                s.bytes_out
+            }),
+        ];
+        for (name, help, field) in families {
+            let family = Family::<Labels, Counter>::default();
+            for (k, stats) in per_reactor.iter().enumerate() {
+                family
+                    .get_or_create(&vec![("reactor", k.to_string())])
+                    .inc_by(field(stats));
+            }
+            registry.register(name, help, family);
+        }
     }
 }

@@ -16,7 +16,7 @@ mod health;
 pub(super) use health::Health;
 
 use super::source::StartError;
-use super::{token, Reactor};
+use super::{token, Reactor, StatsHandle};
 use crate::protocol::http::{self, HttpError, Parsed, Response};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry};
@@ -73,6 +73,17 @@ impl MetricsServer {
 impl Reactor {
     /// Serves the metrics at `addr` (port 0: any); returns the bound address.
     pub fn serve_metrics(&mut self, addr: SocketAddr) -> Result<SocketAddr, StartError> {
+        self.serve_metrics_with(addr, Vec::new())
+    }
+
+    /// Like [`serve_metrics`](Self::serve_metrics), adding the counters of
+    /// sibling reactors (`--reactors N`) to the totals, from their handles.
+    pub fn serve_metrics_with(
+        &mut self,
+        addr: SocketAddr,
+        siblings: Vec<StatsHandle>,
+    ) -> Result<SocketAddr, StartError> {
+        self.ops.sibling_stats = siblings;
         let failed = |source| StartError::Bind {
             what: format!("tcp metrics {addr}"),
             source,
