@@ -215,11 +215,20 @@ fn readiness_watchdog_and_stopping_reach_the_notify_socket() {
 
 #[test]
 fn sigusr1_logs_counters_sighup_is_ignored_and_socket_files_go() {
+    signals_and_socket_files("1");
+}
+
+#[test]
+fn with_two_reactors_sigusr1_logs_the_sums_and_socket_files_go() {
+    signals_and_socket_files("2");
+}
+
+fn signals_and_socket_files(reactors: &str) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("echo.sock");
     let mut child = Guarded::spawn(
         Command::new(BINARY)
-            .arg("--unix")
+            .args(["--reactors", reactors, "--unix"])
             .arg(format!("echo={}", path.display())),
     );
     listening_lines(&mut child, 1);
@@ -228,6 +237,9 @@ fn sigusr1_logs_counters_sighup_is_ignored_and_socket_files_go() {
     client.write_all(b"ping").unwrap();
     let mut reply = [0u8; 4];
     client.read_exact(&mut reply).unwrap();
+    // With several reactors, SIGUSR1 reads the counters each publishes at the
+    // end of its turn, a moment after the reply went out.
+    std::thread::sleep(Duration::from_millis(300));
     for signal in [libc::SIGHUP, libc::SIGUSR1] {
         child.signal(signal);
     }

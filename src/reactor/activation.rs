@@ -13,8 +13,9 @@
 //! explicit `--tcp`/`--udp` flags do. Their Unix socket files belong to
 //! systemd, so reactord never removes them.
 
-use super::source::Source;
-use crate::config::{Binding, Transport, UnixBinding};
+use super::source::{Source, StartError};
+use super::{bind, socket_files, Reactor};
+use crate::config::{Binding, ServerConfig, Transport, UnixBinding};
 use crate::protocol::Protocol;
 use socket2::{Socket, Type};
 use std::os::fd::{FromRawFd, RawFd};
@@ -32,6 +33,26 @@ pub fn take_from_env() -> Result<Vec<Inherited>, String> {
     let passed =
         sd_notify::listen_fds_with_names().map_err(|err| format!("socket activation: {err}"))?;
     passed.map(|(fd, name)| adopt(fd, &name)).collect()
+}
+
+impl Reactor {
+    /// Like [`bind_with`](Self::bind_with), also serving sockets passed by
+    /// systemd (see [`take_from_env`]).
+    pub fn bind_adopting(
+        config: &ServerConfig,
+        reuse_port: bool,
+        inherited: Vec<Inherited>,
+    ) -> Result<Reactor, StartError> {
+        // Declared first, so that a failed start removes the files it bound.
+        let mut socket_files = socket_files::SocketFiles::default();
+        let mut sources = bind::open_sources(config, reuse_port, &mut socket_files)?;
+        let passed = inherited.len();
+        sources.extend(inherited.into_iter().map(|inherited| inherited.0));
+        let sources = sources.into_iter().map(Some).collect();
+        let mut reactor = Reactor::with_sources(config, sources, socket_files)?;
+        reactor.ops.inherited = passed;
+        Ok(reactor)
+    }
 }
 
 fn adopt(fd: RawFd, name: &str) -> Result<Inherited, String> {

@@ -146,24 +146,6 @@ impl Reactor {
         Self::bind_adopting(config, reuse_port, Vec::new())
     }
 
-    /// Like [`bind_with`](Self::bind_with), also serving sockets passed by
-    /// systemd (see [`activation`]).
-    pub fn bind_adopting(
-        config: &ServerConfig,
-        reuse_port: bool,
-        inherited: Vec<activation::Inherited>,
-    ) -> Result<Reactor, StartError> {
-        // Declared first, so that a failed start removes the files it bound.
-        let mut socket_files = socket_files::SocketFiles::default();
-        let mut sources = bind::open_sources(config, reuse_port, &mut socket_files)?;
-        let passed = inherited.len();
-        sources.extend(inherited.into_iter().map(|inherited| inherited.0));
-        let sources = sources.into_iter().map(Some).collect();
-        let mut reactor = Reactor::with_sources(config, sources, socket_files)?;
-        reactor.ops.inherited = passed;
-        Ok(reactor)
-    }
-
     /// Prepares a loop serving `sources`, already opened; a `None` keeps its
     /// index (and token) unused, so that siblings number their sources alike.
     fn with_sources(
