@@ -107,17 +107,27 @@ fn a_burst_of_100_000_datagrams_leaves_everyone_else_served() {
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let mut answered = 0;
-    for i in 0..20 {
-        let message = format!("ok{i}");
-        for _ in 0..25 {
+    // Every try carries its own payload, so a late reply to an earlier round is
+    // recognised and skipped instead of being read as the answer to this one.
+    let mut sent_earlier: Vec<String> = Vec::new();
+    for round in 0..20 {
+        let mut this_round: Vec<String> = Vec::new();
+        'tries: for attempt in 0..25 {
+            let message = format!("ok{round}.{attempt}");
             client.send_to(message.as_bytes(), target).unwrap();
+            this_round.push(message);
             let mut buf = [0u8; 64];
-            if let Ok((n, _)) = client.recv_from(&mut buf) {
-                assert_eq!(&buf[..n], message.as_bytes());
-                answered += 1;
-                break;
+            while let Ok((n, from)) = client.recv_from(&mut buf) {
+                assert_eq!(from, target);
+                let reply = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if this_round.contains(&reply) {
+                    answered += 1;
+                    break 'tries;
+                }
+                assert!(sent_earlier.contains(&reply), "not an echo: {reply:?}");
             }
         }
+        sent_earlier.append(&mut this_round);
     }
     assert_eq!(answered, 20, "the well-behaved UDP client went unanswered");
     let latencies = probe.finish();

@@ -315,14 +315,20 @@ fn shutdown_delivers_pending_replies_then_eof() {
     let lines = 200_000;
     let mut busy = connect(server.addr(Transport::Tcp, Protocol::Timestamp));
     busy.write_all(&b"hi\n".repeat(lines)).unwrap();
-    thread::sleep(Duration::from_millis(200));
+    // Shut down only once the server has answered something (not after a fixed
+    // sleep, which a loaded machine can outrun): the first reply line.
+    let mut replies = Vec::new();
+    while replies.last() != Some(&b'\n') {
+        replies.extend(read_exactly(&mut busy, 1));
+    }
     let handle = server.handle.clone();
     let stopping = thread::spawn(move || server.stop());
     while !handle.is_shutting_down() {
         thread::yield_now();
     }
     assert!(read_to_eof(&mut idle).is_empty());
-    let replies = String::from_utf8(read_to_eof(&mut busy)).unwrap();
+    replies.extend(read_to_eof(&mut busy));
+    let replies = String::from_utf8(replies).unwrap();
     // The server stops answering at shutdown, but what it answered arrives whole.
     let answered = replies.lines().count();
     assert!(answered > 0 && answered < lines, "{answered} replies");

@@ -1,16 +1,27 @@
-//! `compare.svg`: grouped bars, one group per TCP case, one bar per design.
+//! `compare.svg`: grouped bars, one group per case, one bar per design, with error bars.
+//!
+//! Three panels: rate, p99 latency and server memory per connection held
+//! (the reactor's biggest difference). Each bar is the median of the rounds
+//! and its error bar spans the lowest to the highest round. The legend has a
+//! strip of its own above the panels, so it never covers a bar.
 //!
 //! Drawn with plotters' SVG backend only: no fonts to load (text is left to
-//! the SVG viewer), no system libraries, nothing to configure.
+//! the SVG viewer), no system libraries, nothing to configure. The output is
+//! plain SVG 1.1 (rectangles, lines, text), which rsvg-convert, ImageMagick
+//! and browsers all render alike.
 
 use super::error::CompareError;
 use super::plan::Design;
 use super::run::{CaseResult, DesignResult};
+use super::spread::Stat;
 use crate::loadgen::Scenario;
 use plotters::prelude::*;
 use std::path::Path;
 
 const DESIGNS: [Design; 3] = [Design::Reactor, Design::Threaded, Design::Tokio];
+/// Height of each panel, and of the legend strip above them.
+const PANEL: u32 = 360;
+const LEGEND: u32 = 40;
 
 fn color(design: Design) -> RGBColor {
     match design {
@@ -20,40 +31,82 @@ fn color(design: Design) -> RGBColor {
     }
 }
 
-/// Writes the chart to `path`: rate on top, p99 latency below on a log scale
-/// (it spans 100 µs at 10 connections to 300 ms at 10,000).
+/// One panel: what it shows and how.
+struct Panel {
+    title: &'static str,
+    scale: Scale,
+    get: fn(&DesignResult) -> Option<Stat>,
+    /// Whether hold cases belong in it.
+    hold: bool,
+}
+
+const PANELS: [Panel; 3] = [
+    Panel {
+        title: "operations per second (higher is better)",
+        scale: Scale::Linear,
+        get: |r| r.rate,
+        hold: false,
+    },
+    Panel {
+        title: "p99 latency, µs, log scale (lower is better)",
+        scale: Scale::Log10,
+        get: |r| r.p99_us,
+        hold: false,
+    },
+    Panel {
+        title: "server RSS growth per connection held, bytes, log scale (lower is better)",
+        scale: Scale::Log10,
+        get: |r| r.rss_per_conn,
+        hold: true,
+    },
+];
+
+/// Writes the chart to `path`: the legend, then one panel per figure.
 pub fn write(path: &Path, cases: &[CaseResult]) -> Result<(), CompareError> {
-    // Hold has no meaningful rate: its figures are in the hold table.
-    let cases: Vec<&CaseResult> = cases
-        .iter()
-        .filter(|c| c.case.scenario != Scenario::Hold)
-        .collect();
-    let width = 160 + 150 * cases.len().max(1) as u32;
-    let root = SVGBackend::new(path, (width, 760)).into_drawing_area();
     let chart_err = |err: &dyn std::fmt::Display| CompareError::Chart(err.to_string());
+    let width = 160 + 150 * cases.len().max(1) as u32;
+    let height = LEGEND + PANEL * PANELS.len() as u32;
+    let root = SVGBackend::new(path, (width, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| chart_err(&e))?;
-    let (top, bottom) = root.split_vertically(380);
-    panel(
-        &top,
-        &cases,
-        "operations per second (higher is better)",
-        Scale::Linear,
-        |r| Some(r.median.report.rate),
-    )
-    .map_err(|e| chart_err(&e))?;
-    panel(
-        &bottom,
-        &cases,
-        "p99 latency, µs, log scale (lower is better)",
-        Scale::Log10,
-        |r| r.median.report.latency_us.map(|l| l.p99 as f64),
-    )
-    .map_err(|e| chart_err(&e))?;
+    let (legend_area, mut rest) = root.split_vertically(LEGEND);
+    legend(&legend_area, cases).map_err(|e| chart_err(&e))?;
+    for spec in &PANELS {
+        let (area, below) = rest.split_vertically(PANEL);
+        rest = below;
+        let shown: Vec<&CaseResult> = cases
+            .iter()
+            .filter(|c| spec.hold || c.case.scenario != Scenario::Hold)
+            .filter(|c| c.get(Design::Reactor).and_then(spec.get).is_some())
+            .collect();
+        panel(&area, &shown, spec).map_err(|e| chart_err(&e))?;
+    }
     root.present().map_err(|e| chart_err(&e))?;
     Ok(())
 }
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+/// A swatch and a name per design that ran, in a row of their own.
+fn legend(area: &Area<'_>, cases: &[CaseResult]) -> Result<(), Box<dyn std::error::Error>> {
+    let mut x = 90;
+    for design in DESIGNS {
+        if !cases.iter().any(|c| c.get(design).is_some()) {
+            continue;
+        }
+        area.draw(&Rectangle::new(
+            [(x, 14), (x + 14, 28)],
+            color(design).filled(),
+        ))?;
+        area.draw(&Text::new(design.name(), (x + 20, 14), ("sans-serif", 16)))?;
+        x += 130;
+    }
+    area.draw(&Text::new(
+        "bars: median of the rounds; whiskers: lowest to highest round",
+        (x + 20, 14),
+        ("sans-serif", 14),
+    ))?;
+    Ok(())
+}
 
 /// How a panel's values map to bar heights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,19 +136,18 @@ impl Scale {
 fn panel(
     area: &Area<'_>,
     cases: &[&CaseResult],
-    title: &str,
-    scale: Scale,
-    raw: impl Fn(&DesignResult) -> Option<f64>,
+    spec: &Panel,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let value = |r: &DesignResult| raw(r).map(|v| scale.height(v));
+    let scale = spec.scale;
     let max = cases
         .iter()
         .flat_map(|c| c.designs.values())
-        .filter_map(value)
+        .filter_map(spec.get)
+        .map(|s| scale.height(s.max))
         .fold(1.0_f64, f64::max);
     let names: Vec<String> = cases.iter().map(|c| c.case.name.clone()).collect();
     let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 18))
+        .caption(spec.title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(80)
@@ -119,35 +171,30 @@ fn panel(
         })
         .y_label_formatter(&|y| scale.label(*y))
         .draw()?;
-    for design in DESIGNS {
-        let bars: Vec<Rectangle<(f64, f64)>> = cases
-            .iter()
-            .enumerate()
-            .filter_map(|(i, case)| {
-                let v = case.get(design).and_then(&value)?;
-                let slot = DESIGNS.iter().position(|&d| d == design)? as f64;
-                let left = i as f64 + 0.1 + slot * 0.27;
-                Some(Rectangle::new(
-                    [(left, 0.0), (left + 0.25, v)],
-                    color(design).filled(),
-                ))
-            })
-            .collect();
-        if bars.is_empty() {
-            continue;
+    for (slot, design) in DESIGNS.into_iter().enumerate() {
+        for (i, case) in cases.iter().enumerate() {
+            let Some(stat) = case.get(design).and_then(spec.get) else {
+                continue;
+            };
+            let left = i as f64 + 0.1 + slot as f64 * 0.27;
+            let mid = left + 0.125;
+            let (low, high) = (scale.height(stat.min), scale.height(stat.max));
+            chart.draw_series([Rectangle::new(
+                [(left, 0.0), (left + 0.25, scale.height(stat.median))],
+                color(design).filled(),
+            )])?;
+            chart.draw_series([
+                PathElement::new([(mid, low), (mid, high)], BLACK.stroke_width(1)),
+                PathElement::new(
+                    [(mid - 0.05, low), (mid + 0.05, low)],
+                    BLACK.stroke_width(1),
+                ),
+                PathElement::new(
+                    [(mid - 0.05, high), (mid + 0.05, high)],
+                    BLACK.stroke_width(1),
+                ),
+            ])?;
         }
-        chart
-            .draw_series(bars)?
-            .label(design.name())
-            .legend(move |(x, y)| {
-                Rectangle::new([(x, y - 5), (x + 10, y + 5)], color(design).filled())
-            });
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()?;
     Ok(())
 }

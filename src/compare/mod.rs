@@ -12,6 +12,8 @@
 //! - [`server`]: a server as a child process: start, learn its ports, stop, reap.
 //! - [`sampler`]: peak RSS and thread count from `/proc/PID/status`.
 //! - [`run`]: the alternating runs and the median of each design's rounds.
+//! - [`spread`]: median, min and max of a figure over the rounds, and the noise flag.
+//! - [`conditions`]: load average before and after, CPU steal.
 //! - [`table`]: the markdown tables. [`chart`]: the SVG chart.
 //! - [`cores`]: `--cores`, how each design scales with the cores it gets;
 //!   [`cores_report`] its table and chart; [`affinity`] pinning to CPUs.
@@ -19,6 +21,7 @@
 
 pub mod affinity;
 pub mod chart;
+pub mod conditions;
 pub mod cores;
 pub mod cores_report;
 pub mod error;
@@ -26,6 +29,7 @@ pub mod plan;
 pub mod run;
 pub mod sampler;
 pub mod server;
+pub mod spread;
 pub mod table;
 
 pub use error::CompareError;
@@ -137,6 +141,8 @@ impl Machine {
 pub struct Comparison {
     /// Where it ran.
     pub machine: Machine,
+    /// What else the machine was doing: load average, CPU steal.
+    pub conditions: conditions::Conditions,
     /// Which cases.
     pub preset: Preset,
     /// Seconds of load per run.
@@ -262,9 +268,11 @@ pub fn compare(
     options: &CompareOptions,
     progress: impl FnMut(&str),
 ) -> Result<Comparison, CompareError> {
+    let start = conditions::Start::now();
     let cases = run::run_cases(options, progress)?;
     Ok(Comparison {
         machine: Machine::detect(),
+        conditions: start.finish(),
         preset: options.preset,
         duration_secs: options.duration.as_secs_f64(),
         rounds: options.rounds,

@@ -122,9 +122,9 @@ impl Case {
             } else {
                 1
             },
-            // The load generator opens 256 connections at a time while it serves
-            // the ones already open: 10,000 take several seconds to be all there,
-            // and that ramp counts in the rate. A longer run makes it a smaller part.
+            // The window opens only once all 10,000 are connected (the ramp is
+            // reported apart), but at 10,000 connections each one makes few round
+            // trips per second: a longer window gives every one of them a say.
             min_secs: if scenario == Scenario::Echo && conns >= 10_000 {
                 10.0
             } else {

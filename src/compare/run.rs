@@ -3,12 +3,14 @@
 //! Designs alternate within a case (and the order rotates every round), so a
 //! slow patch on this shared machine hits every design alike instead of
 //! whichever happened to run during it. Of a design's rounds, the one with
-//! the median rate is kept; every round's rate is in the JSON.
+//! the median rate is kept whole, and every figure the tables show has its
+//! median, lowest and highest over the rounds (see [`Stat`]).
 
 use super::error::CompareError;
 use super::plan::{Case, Design, Preset};
 use super::sampler::{read_status, Peaks, Sampler};
 use super::server::{ServerProcess, Usage};
+use super::spread::Stat;
 use crate::loadgen::{self, Report, Scenario};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -48,9 +50,14 @@ pub struct Measurement {
 }
 
 impl Measurement {
-    /// `hold`: RSS growth per established connection, bytes.
+    /// RSS growth per connection held, bytes: `hold` and echo (not churn or UDP,
+    /// whose connections or sockets come and go).
     pub fn rss_per_conn(&self) -> Option<f64> {
-        let held = self.report.hold?.established;
+        let held = match (&self.report.hold, &self.report.ramp) {
+            (Some(hold), _) => hold.established,
+            (None, Some(ramp)) => ramp.connected,
+            _ => return None,
+        };
         (held > 0).then(|| {
             self.peak.rss_kib.saturating_sub(self.rss_before_kib) as f64 * 1024.0 / held as f64
         })
@@ -71,13 +78,40 @@ impl Measurement {
     }
 }
 
-/// A design's result for one case: the median round, and every round's rate.
+/// A design's result for one case: the median round, and each figure over all rounds.
 #[derive(Debug, Clone, Serialize)]
 pub struct DesignResult {
     /// The round with the median rate.
     pub median: Measurement,
     /// Every round's rate, ops/s, in the order run.
     pub rates: Vec<f64>,
+    /// Operations per second.
+    pub rate: Option<Stat>,
+    /// Server CPU time per operation, µs.
+    pub cpu_us_per_op: Option<Stat>,
+    /// p99 latency, µs.
+    pub p99_us: Option<Stat>,
+    /// Peak RSS, KiB.
+    pub peak_rss_kib: Option<Stat>,
+    /// RSS growth per connection, bytes.
+    pub rss_per_conn: Option<Stat>,
+    /// Peak thread count.
+    pub threads: Option<Stat>,
+    /// Load generator CPU busy share (1.0: a load thread was always on a CPU).
+    pub client_busy: Option<Stat>,
+}
+
+impl DesignResult {
+    /// Whether the figures this case is about spread more than the noise threshold:
+    /// rate and CPU per operation, or for `hold` (a handful of operations) the RSS per connection.
+    pub fn noisy(&self) -> bool {
+        let figures = if self.median.report.hold.is_some() {
+            vec![self.rss_per_conn]
+        } else {
+            vec![self.rate, self.cpu_us_per_op]
+        };
+        figures.iter().flatten().any(Stat::noisy)
+    }
 }
 
 /// One case's results, by design name.
@@ -169,12 +203,30 @@ fn run_one(
     })
 }
 
-/// The round with the median rate (the lower middle of an even count).
+/// The round with the median rate (the lower middle of an even count), and every figure's spread.
 fn median_round(mut rounds: Vec<Measurement>) -> DesignResult {
     let rates: Vec<f64> = rounds.iter().map(|m| m.report.rate).collect();
+    let stat = |f: &dyn Fn(&Measurement) -> Option<f64>| Stat::of(rounds.iter().filter_map(f));
+    let rate = stat(&|m| (m.report.ops > 0).then_some(m.report.rate));
+    let cpu_us_per_op = stat(&Measurement::cpu_us_per_op);
+    let p99_us = stat(&|m| m.report.latency_us.map(|l| l.p99 as f64));
+    let peak_rss_kib = stat(&|m| Some(m.peak.rss_kib as f64));
+    let rss_per_conn = stat(&Measurement::rss_per_conn);
+    let threads = stat(&|m| Some(m.peak.threads as f64));
+    let client_busy = stat(&|m| Some(m.report.client_cpu.busy));
     rounds.sort_by(|a, b| a.report.rate.total_cmp(&b.report.rate));
     let median = rounds.swap_remove((rounds.len() - 1) / 2);
-    DesignResult { median, rates }
+    DesignResult {
+        median,
+        rates,
+        rate,
+        cpu_us_per_op,
+        p99_us,
+        peak_rss_kib,
+        rss_per_conn,
+        threads,
+        client_busy,
+    }
 }
 
 /// One progress line's figures.

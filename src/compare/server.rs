@@ -83,6 +83,8 @@ pub struct ServerProcess {
     /// The raw wait status, once reaped.
     exit: Option<libc::c_int>,
     stderr: Arc<Mutex<VecDeque<String>>>,
+    /// The thread reading stderr: finished once the pipe closed.
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ServerProcess {
@@ -109,9 +111,10 @@ impl ServerProcess {
             .spawn()
             .map_err(|err| CompareError::Spawn(design.to_string(), err))?;
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
-        if let Some(pipe) = child.stderr.take() {
-            keep_tail(pipe, Arc::clone(&stderr));
-        }
+        let stderr_reader = child
+            .stderr
+            .take()
+            .map(|pipe| keep_tail(pipe, Arc::clone(&stderr)));
         let lines = child.stdout.take().map(forward_lines);
         let mut server = ServerProcess {
             design,
@@ -119,6 +122,7 @@ impl ServerProcess {
             reaped: false,
             exit: None,
             stderr,
+            stderr_reader,
         };
         let ports = match lines {
             Some(lines) => server.read_ports(&lines),
@@ -180,7 +184,18 @@ impl ServerProcess {
     }
 
     /// The last lines the server wrote to stderr.
+    ///
+    /// Once the server has exited, waits (up to a second) for the reader to
+    /// reach the end of the pipe, so its last words are not lost to a race.
     pub fn stderr_tail(&self) -> String {
+        if self.reaped {
+            if let Some(reader) = &self.stderr_reader {
+                let deadline = Instant::now() + Duration::from_secs(1);
+                while !reader.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
         let lines = self.stderr.lock().map(|l| l.clone()).unwrap_or_default();
         lines.into_iter().collect::<Vec<_>>().join("\n")
     }
@@ -295,7 +310,10 @@ fn forward_lines(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
 }
 
 /// Keeps the last [`STDERR_LINES`] lines of stderr, reading until the pipe closes.
-fn keep_tail(pipe: impl Read + Send + 'static, tail: Arc<Mutex<VecDeque<String>>>) {
+fn keep_tail(
+    pipe: impl Read + Send + 'static,
+    tail: Arc<Mutex<VecDeque<String>>>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(pipe).lines() {
             let Ok(line) = line else { break };
@@ -306,7 +324,7 @@ fn keep_tail(pipe: impl Read + Send + 'static, tail: Arc<Mutex<VecDeque<String>>
                 tail.push_back(line);
             }
         }
-    });
+    })
 }
 
 #[cfg(test)]

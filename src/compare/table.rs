@@ -1,200 +1,333 @@
-//! The results as markdown: the side-by-side table, the hold table, the cost table.
+//! The results as markdown: one narrow table per figure, so each fits a terminal.
 //!
-//! Ratios are written so that above 1 means the reactor does better:
-//! reactor/threaded for rates, threaded/reactor for p99 latency and memory.
+//! Every cell is the median of a design's rounds with their spread (see
+//! [`Stat::cell`]); a `!` flags rounds that spread more than 25%, and the
+//! summary lists those cases. Every ratio points the same way: how many times
+//! better the reactor did than the other design (above 1: the reactor is
+//! better), whatever the figure, and the core count is stated beside them,
+//! since a ratio measured on 2 cores is a 2-core ratio.
 
 use super::plan::Design;
 use super::run::{CaseResult, DesignResult};
+use super::spread::{si, Stat, NOISY};
 use super::Comparison;
 use crate::loadgen::Scenario;
 use std::fmt::Write as _;
+
+/// Which way a figure is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Better {
+    Higher,
+    Lower,
+}
+
+/// One figure's table: its title, where to find it, how to print it, which way is better.
+struct Figure {
+    title: &'static str,
+    get: fn(&DesignResult) -> Option<Stat>,
+    format: fn(f64) -> String,
+    better: Better,
+    /// Whether hold cases belong in this table.
+    hold: bool,
+}
+
+const FIGURES: [Figure; 5] = [
+    Figure {
+        title: "Server CPU µs per operation (lower is better; the figure that holds up on a noisy machine)",
+        get: |r| r.cpu_us_per_op,
+        format: si,
+        better: Better::Lower,
+        hold: false,
+    },
+    Figure {
+        title: "Operations per second (higher is better)",
+        get: |r| r.rate,
+        format: si,
+        better: Better::Higher,
+        hold: false,
+    },
+    Figure {
+        title: "p99 latency, µs (lower is better)",
+        get: |r| r.p99_us,
+        format: si,
+        better: Better::Lower,
+        hold: false,
+    },
+    Figure {
+        title: "Peak server RSS, MiB (lower is better)",
+        get: |r| r.peak_rss_kib,
+        format: |kib| format!("{:.1}", kib / 1024.0),
+        better: Better::Lower,
+        hold: true,
+    },
+    Figure {
+        title: "Server RSS growth per connection held, bytes (lower is better)",
+        get: |r| r.rss_per_conn,
+        format: |b| format!("{b:.0}"),
+        better: Better::Lower,
+        hold: true,
+    },
+];
 
 /// The whole `compare.md`.
 pub fn markdown(comparison: &Comparison) -> String {
     let mut out = String::new();
     let m = &comparison.machine;
+    let c = &comparison.conditions;
     let _ = writeln!(out, "# reactord compare ({:?} preset)\n", comparison.preset);
     let _ = writeln!(
         out,
-        "{} cores ({}), Linux {}; {} s per run, {} round(s) per design (median kept), {} load thread(s).\n",
-        m.cores, m.cpu, m.kernel, comparison.duration_secs, comparison.rounds, comparison.client_threads
+        "Machine: {} cores ({}), Linux {}. Load average {} before, {} after; CPU steal {}.\n",
+        m.cores,
+        m.cpu,
+        m.kernel,
+        load(c.load_before),
+        load(c.load_after),
+        c.steal_pct.map_or("unknown".into(), |s| format!("{s:.1}%")),
     );
-    out += &main_table(&comparison.cases);
-    out += "\nRatios above 1 favour the reactor: rate is reactor/threaded, p99 and peak RSS are threaded/reactor. \
-             \"connected\" is how many of the connections asked for completed their connect during the run: \
-             the load generator opens them 256 at a time while serving the open ones, and the rate includes that ramp.\n";
+    let _ = writeln!(
+        out,
+        "{} s measured per run after every connection is up, {} round(s) per design, {} load thread(s). \
+         Each cell: the median of the rounds, ± half their min–max range as a share of the median; \
+         `!` marks rounds whose max − min exceeds {:.0}% of the median. \
+         Ratios: how many times better the reactor did (above 1: reactor better), from the medians, \
+         **on this {}-core machine**.\n",
+        comparison.duration_secs,
+        comparison.rounds,
+        comparison.client_threads,
+        NOISY * 100.0,
+        m.cores
+    );
+    let tokio = comparison
+        .cases
+        .iter()
+        .any(|c| c.get(Design::Tokio).is_some());
+    for figure in &FIGURES {
+        if let Some(table) = figure_table(figure, &comparison.cases, tokio) {
+            let _ = writeln!(out, "## {}\n\n{table}", figure.title);
+        }
+    }
+    out += "## Threads, connections, errors, load generator\n\n";
+    out += &counts_table(&comparison.cases, tokio);
     if let Some(hold) = hold_table(&comparison.cases) {
         out += "\n## Idle connections (hold)\n\n";
         out += &hold;
     }
-    out += "\n## Server cost per operation (CPU time and context switches, whole process, from wait4)\n\n";
-    out += &cost_table(&comparison.cases);
+    out += "\n## Summary\n\n";
+    out += &summary(&comparison.cases);
     out
 }
 
-fn main_table(cases: &[CaseResult]) -> String {
-    let tokio = cases.iter().any(|c| c.get(Design::Tokio).is_some());
-    let mut header = vec![
-        "case",
-        "reactor ops/s",
-        "threaded ops/s",
-        "rate r/t",
-        "reactor p99 µs",
-        "threaded p99 µs",
-        "p99 t/r",
-        "reactor peak RSS",
-        "threaded peak RSS",
-        "RSS t/r",
-        "peak threads r/t",
-        "connected r/t",
-        "errors r/t",
-    ];
+fn load(avg: Option<[f64; 3]>) -> String {
+    avg.map_or("unknown".into(), |[a, b, c]| {
+        format!("{a:.2} {b:.2} {c:.2}")
+    })
+}
+
+fn designs(tokio: bool) -> Vec<Design> {
+    let mut all = vec![Design::Reactor, Design::Threaded];
     if tokio {
-        header.splice(3..3, ["tokio ops/s"]);
-        header.splice(7..7, ["tokio p99 µs"]);
+        all.push(Design::Tokio);
     }
-    let mut out = row(&header);
-    out += &row(&vec!["---"; header.len()]);
-    for case in cases.iter().filter(|c| c.case.scenario != Scenario::Hold) {
-        let (Some(r), Some(t)) = (case.get(Design::Reactor), case.get(Design::Threaded)) else {
+    all
+}
+
+/// One figure, one row per case: each design's cell, then the ratios.
+fn figure_table(figure: &Figure, cases: &[CaseResult], tokio: bool) -> Option<String> {
+    let designs = designs(tokio);
+    let mut header: Vec<String> = vec!["case".into()];
+    header.extend(designs.iter().map(|d| d.name().to_string()));
+    header.extend(designs[1..].iter().map(|d| format!("vs {d}")));
+    let mut rows = Vec::new();
+    for case in cases {
+        if case.case.scenario == Scenario::Hold && !figure.hold {
             continue;
-        };
-        let (rm, tm) = (&r.median, &t.median);
-        let mut cells = vec![
-            case.case.name.clone(),
-            rate(r),
-            rate(t),
-            ratio(rm.report.rate, tm.report.rate),
-            p99(r),
-            p99(t),
-            ratio(p99_of(t), p99_of(r)),
-            mib(rm.peak.rss_kib),
-            mib(tm.peak.rss_kib),
-            ratio(tm.peak.rss_kib as f64, rm.peak.rss_kib as f64),
-            format!("{} / {}", rm.peak.threads, tm.peak.threads),
-            format!("{} / {}", connected(r), connected(t)),
-            format!("{} / {}", rm.report.errors_total, tm.report.errors_total),
-        ];
-        if tokio {
-            let k = case.get(Design::Tokio);
-            cells.insert(3, k.map_or("—".into(), rate));
-            cells.insert(7, k.map_or("—".into(), p99));
         }
-        out += &row(&cells);
+        let stats: Vec<Option<Stat>> = designs
+            .iter()
+            .map(|&d| case.get(d).and_then(figure.get))
+            .collect();
+        if stats[0].is_none() {
+            continue;
+        }
+        let mut cells = vec![case.case.name.clone()];
+        cells.extend(
+            stats
+                .iter()
+                .map(|s| s.map_or("—".into(), |s| s.cell(figure.format))),
+        );
+        let reactor = stats[0].map(|s| s.median);
+        for other in &stats[1..] {
+            let ratio = match (reactor, other.map(|s| s.median), figure.better) {
+                (Some(r), Some(o), Better::Higher) => times(r, o),
+                (Some(r), Some(o), Better::Lower) => times(o, r),
+                _ => "—".into(),
+            };
+            cells.push(ratio);
+        }
+        rows.push(cells);
     }
-    out
+    (!rows.is_empty()).then(|| render(&header, &rows))
+}
+
+/// Threads, connections, errors and the load generator's CPU: one row per case and design.
+fn counts_table(cases: &[CaseResult], tokio: bool) -> String {
+    let header: Vec<String> = [
+        "case",
+        "design",
+        "threads",
+        "connected",
+        "errors",
+        "verify errors",
+        "switches/op",
+        "client CPU",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut rows = Vec::new();
+    for case in cases {
+        for design in designs(tokio) {
+            let Some(r) = case.get(design) else { continue };
+            let report = &r.median.report;
+            let cpu = report.client_cpu;
+            rows.push(vec![
+                case.case.name.clone(),
+                design.to_string(),
+                r.threads
+                    .map_or("—".into(), |s| s.cell(|v| format!("{v:.0}"))),
+                connected(r).to_string(),
+                report.errors_total.to_string(),
+                report.verify_errors.total.to_string(),
+                r.median
+                    .switches_per_op()
+                    .map_or("—".into(), |v| format!("{v:.2}")),
+                format!(
+                    "{:.0}%{}",
+                    cpu.busy * 100.0,
+                    if cpu.bottleneck { " (bottleneck)" } else { "" }
+                ),
+            ]);
+        }
+    }
+    render(&header, &rows)
+}
+
+/// Connections that completed their connect: the ramp's count, or the hold's.
+fn connected(result: &DesignResult) -> u64 {
+    let report = &result.median.report;
+    match (&report.hold, &report.ramp) {
+        (Some(h), _) => h.established,
+        (None, Some(ramp)) => ramp.connected,
+        _ => report.connects.min(report.conns as u64),
+    }
 }
 
 fn hold_table(cases: &[CaseResult]) -> Option<String> {
-    let holds: Vec<&CaseResult> = cases
-        .iter()
-        .filter(|c| c.case.scenario == Scenario::Hold)
-        .collect();
-    if holds.is_empty() {
-        return None;
-    }
-    let header = [
+    let header: Vec<String> = [
         "case",
         "design",
         "established",
         "verified",
         "verified after idle",
-        "RSS before",
-        "peak RSS",
-        "RSS growth per connection",
-        "peak threads",
-    ];
-    let mut out = row(&header);
-    out += &row(&["---"; 9]);
-    for case in holds {
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut rows = Vec::new();
+    for case in cases.iter().filter(|c| c.case.scenario == Scenario::Hold) {
         for (design, result) in &case.designs {
-            let m = &result.median;
-            let Some(h) = m.report.hold else { continue };
-            out += &row(&[
+            let Some(h) = result.median.report.hold else {
+                continue;
+            };
+            rows.push(vec![
                 case.case.name.clone(),
                 design.to_string(),
                 format!("{} / {}", h.established, h.target),
                 h.verified.to_string(),
                 format!("{} / {}", h.sample_verified, h.sampled),
-                mib(m.rss_before_kib),
-                mib(m.peak.rss_kib),
-                m.rss_per_conn().map_or("—".into(), |b| format!("{b:.0} B")),
-                m.peak.threads.to_string(),
             ]);
         }
     }
-    Some(out)
+    (!rows.is_empty()).then(|| render(&header, &rows))
 }
 
-fn cost_table(cases: &[CaseResult]) -> String {
-    let header = [
-        "case",
-        "design",
-        "ops",
-        "server CPU s (user + sys)",
-        "CPU µs/op",
-        "context switches/op",
-    ];
-    let mut out = row(&header);
-    out += &row(&["---"; 6]);
-    for case in cases.iter().filter(|c| c.case.scenario != Scenario::Hold) {
-        for (design, result) in &case.designs {
-            let m = &result.median;
-            out += &row(&[
-                case.case.name.clone(),
-                design.to_string(),
-                m.report.ops.to_string(),
-                format!("{:.2} + {:.2}", m.usage.user_secs, m.usage.sys_secs),
-                m.cpu_us_per_op().map_or("—".into(), |v| format!("{v:.1}")),
-                m.switches_per_op()
-                    .map_or("—".into(), |v| format!("{v:.2}")),
-            ]);
-        }
+/// Noisy cases and runs where the load generator, not the server, was the bottleneck.
+fn summary(cases: &[CaseResult]) -> String {
+    let mut out = String::new();
+    let noisy: Vec<String> = cases
+        .iter()
+        .flat_map(|c| {
+            c.designs
+                .iter()
+                .filter(|(_, r)| r.noisy())
+                .map(move |(d, _)| format!("{} ({d})", c.case.name))
+        })
+        .collect();
+    if noisy.is_empty() {
+        let _ = writeln!(
+            out,
+            "- No figure's rounds spread more than {:.0}%.",
+            NOISY * 100.0
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "- **Noisy** (rate or CPU per operation, for hold RSS per connection, spread more \
+             than {:.0}% over the rounds; rerun before quoting): {}.",
+            NOISY * 100.0,
+            noisy.join(", ")
+        );
+    }
+    let bound: Vec<String> = cases
+        .iter()
+        .flat_map(|c| {
+            c.designs
+                .iter()
+                .filter(|(_, r)| r.median.report.client_cpu.bottleneck)
+                .map(move |(d, _)| format!("{} ({d})", c.case.name))
+        })
+        .collect();
+    if !bound.is_empty() {
+        let _ = writeln!(
+            out,
+            "- The load generator was busy 90%+ of the time, so it may have been the bottleneck: {}.",
+            bound.join(", ")
+        );
     }
     out
 }
 
-fn row<S: AsRef<str>>(cells: &[S]) -> String {
-    let cells: Vec<&str> = cells.iter().map(AsRef::as_ref).collect();
-    format!("| {} |\n", cells.join(" | "))
-}
-
-fn rate(result: &DesignResult) -> String {
-    format!("{:.0}", result.median.report.rate)
-}
-
-/// Connections (not reconnects) that completed their connect during the run.
-fn connected(result: &DesignResult) -> u64 {
-    let report = &result.median.report;
-    report.connects.min(report.conns as u64)
-}
-
-fn p99_of(result: &DesignResult) -> f64 {
-    result
-        .median
-        .report
-        .latency_us
-        .map_or(f64::NAN, |l| l.p99 as f64)
-}
-
-fn p99(result: &DesignResult) -> String {
-    result
-        .median
-        .report
-        .latency_us
-        .map_or("—".into(), |l| l.p99.to_string())
-}
-
-fn ratio(numerator: f64, denominator: f64) -> String {
-    if numerator.is_finite() && denominator.is_finite() && denominator > 0.0 {
-        format!("{:.2}", numerator / denominator)
+/// `a / b` as `1.23`, or `—` when it cannot be computed.
+fn times(a: f64, b: f64) -> String {
+    if a.is_finite() && b.is_finite() && b > 0.0 {
+        format!("{:.2}", a / b)
     } else {
         "—".into()
     }
 }
 
-fn mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
+/// A markdown table with columns padded to their widest cell.
+fn render(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count().max(3)).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, &w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .collect();
+        format!("| {} |\n", padded.join(" | "))
+    };
+    let mut out = line(header);
+    let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+    out += &format!("|-{}-|\n", rule.join("-|-"));
+    for row in rows {
+        out += &line(row);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -202,11 +335,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ratios_and_units_format() {
-        assert_eq!(ratio(3.0, 2.0), "1.50");
-        assert_eq!(ratio(1.0, 0.0), "—");
-        assert_eq!(ratio(f64::NAN, 1.0), "—");
-        assert_eq!(mib(1536), "1.5 MiB");
-        assert_eq!(row(&["a", "b"]), "| a | b |\n");
+    fn ratios_and_tables_format() {
+        assert_eq!(times(3.0, 2.0), "1.50");
+        assert_eq!(times(1.0, 0.0), "—");
+        assert_eq!(times(f64::NAN, 1.0), "—");
+        let table = render(
+            &["a".into(), "bb".into()],
+            &[vec!["xyz".into(), "1".into()]],
+        );
+        assert_eq!(table, "| a   | bb  |\n|-----|-----|\n| xyz | 1   |\n");
     }
 }

@@ -32,9 +32,18 @@ pub struct BenchArgs {
     /// Event loops, one OS thread each; connections are split among them.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub threads: usize,
-    /// Seconds to run (hold: seconds to hold the connections idle).
+    /// Seconds of the measurement window, which opens once every connection is up and the warm-up is over (hold: seconds to hold the connections idle).
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub duration: f64,
+    /// Seconds of traffic after the ramp that are not measured.
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    pub warmup: f64,
+    /// Open loop (echo, lines): this many requests per second in all, latency from each one's scheduled time.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// Exit 0 even when operations failed (for attack scenarios, where failures are the point).
+    #[arg(long)]
+    pub allow_errors: bool,
     /// Stop after this many requests in all (echo, lines, churn, udp).
     #[arg(long, value_name = "N")]
     pub requests: Option<u64>,
@@ -78,6 +87,14 @@ impl BenchArgs {
                 self.duration
             )));
         }
+        if !(self.warmup.is_finite() && (0.0..=3600.0).contains(&self.warmup)) {
+            return Err(BenchError::Invalid(format!(
+                "--warmup {} is not a number of seconds from 0 to 3600",
+                self.warmup
+            )));
+        }
+        config.warmup = Duration::from_secs_f64(self.warmup);
+        config.rate = self.rate;
         config.pipeline = self.pipeline;
         config.threads = self.threads;
         config.duration = Duration::from_secs_f64(self.duration);

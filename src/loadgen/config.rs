@@ -57,8 +57,12 @@ pub struct BenchConfig {
     pub pipeline: usize,
     /// Event loops, each an OS thread with its own `mio::Poll`.
     pub threads: usize,
-    /// How long to send (and, for `hold`, how long to hold the connections idle).
+    /// How long the measurement window stays open (for `hold`: how long to hold the connections idle).
     pub duration: Duration,
+    /// Traffic before the window opens, not measured (after the ramp: every connection is up).
+    pub warmup: Duration,
+    /// Open-loop mode (echo, lines): requests per second in all, on a schedule; `None`: closed loop.
+    pub rate: Option<f64>,
     /// Stop after this many operations in all, if reached before `duration`.
     pub requests: Option<u64>,
     /// Spread source addresses over 127.0.0.1 ..= 127.0.0.K (1: let the kernel choose).
@@ -95,6 +99,8 @@ impl BenchConfig {
             pipeline: 1,
             threads: 1,
             duration: Duration::from_secs(5),
+            warmup: Duration::ZERO,
+            rate: None,
             requests: None,
             sources: 1,
             sample: 100,
@@ -126,6 +132,24 @@ impl BenchConfig {
                 "--pipeline {} is above {MAX_PIPELINE}",
                 self.pipeline
             ));
+        }
+        if self.size.saturating_add(1).saturating_mul(self.pipeline) > MAX_IN_FLIGHT_BYTES {
+            return invalid(format!(
+                "--size {} x --pipeline {} is above {} MiB in flight per connection",
+                self.size,
+                self.pipeline,
+                MAX_IN_FLIGHT_BYTES >> 20
+            ));
+        }
+        if let Some(rate) = self.rate {
+            if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE) {
+                return invalid(format!(
+                    "--rate {rate} is not a number of requests per second above 0 and at most {MAX_RATE}"
+                ));
+            }
+            if !matches!(self.scenario, Scenario::Echo | Scenario::Lines) {
+                return invalid("--rate applies to echo and lines only".into());
+            }
         }
         if self.threads > MAX_THREADS {
             return invalid(format!("--threads {} is above {MAX_THREADS}", self.threads));
@@ -194,6 +218,11 @@ pub const MAX_SIZE: usize = 16 << 20;
 pub const MAX_DATAGRAM: usize = 65_000;
 /// Most messages in flight per connection.
 pub const MAX_PIPELINE: usize = 1024;
+/// Most request bytes one connection may have in flight (size x pipeline): each
+/// loop builds a connection's requests in one buffer this large at most.
+pub const MAX_IN_FLIGHT_BYTES: usize = 64 << 20;
+/// Highest `--rate`, in requests per second.
+pub const MAX_RATE: f64 = 100_000_000.0;
 /// Most event-loop threads.
 pub const MAX_THREADS: usize = 256;
 
@@ -238,6 +267,31 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("IPv4 loopback"));
+    }
+
+    #[test]
+    fn size_times_pipeline_and_rate_are_bounded() {
+        let mut c = config(Scenario::Echo);
+        c.size = MAX_SIZE;
+        c.pipeline = MAX_PIPELINE;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("x --pipeline"));
+        c.pipeline = 3;
+        c.validate().unwrap();
+        c.rate = Some(f64::NAN);
+        assert!(c.validate().unwrap_err().to_string().contains("--rate"));
+        c.rate = Some(1000.0);
+        c.validate().unwrap();
+        let mut c = config(Scenario::Hold);
+        c.rate = Some(1000.0);
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("echo and lines"));
     }
 
     #[test]

@@ -1,19 +1,27 @@
 //! One client TCP connection: its socket, where it is in the exchange, and nothing else.
 //!
-//! A `Conn` owns no buffers of its own. It writes from the loop's shared
-//! request batch and checks replies against the shared template, keeping only
-//! offsets: how much of the current request is written, how much of the
-//! current reply has been checked, and the send time of each request in
-//! flight (a ring allocated once, `pipeline` long). An idle connection costs a
-//! few dozen bytes here plus the kernel socket.
+//! A `Conn` owns no buffers of its own. It writes its requests, each stamped
+//! with the connection's id and a sequence number (see [`expect`](super::expect)),
+//! through the loop's shared write buffer and checks replies against the
+//! shared template, keeping only offsets: how much of the current request is
+//! written, how much of the current reply has been checked, its stamp bytes,
+//! and the send time of each request in flight (a ring allocated once,
+//! `pipeline` long). An idle connection costs about a hundred bytes here plus
+//! the kernel socket.
 //!
 //! Every method is non-blocking and follows mio's rule for edge-triggered
-//! readiness: read until `WouldBlock`, write until `WouldBlock` or nothing is
-//! left, and treat every event as a hint (a spurious or stale event finds
-//! `WouldBlock` and does nothing).
+//! readiness: write until `WouldBlock` or nothing is left, and treat every
+//! event as a hint (a spurious or stale event finds `WouldBlock` and does
+//! nothing). Reading stops early by the *short-read rule*: on epoll and
+//! kqueue, a read that returns fewer bytes than the buffer holds means the
+//! socket was drained at that moment, and data arriving later raises a new
+//! edge, so the `read` that would only return `WouldBlock` is skipped. The one
+//! exception is an event that already reported the peer's FIN
+//! (`is_read_closed`): that edge will not come again, so such a read goes on
+//! until it sees the end of the stream.
 
 use super::error::ErrorKind;
-use super::expect::Exchange;
+use super::expect::{stamp_value, verdict, Exchange, STAMP_DIGITS};
 use super::stats::Stats;
 use mio::net::TcpStream;
 use socket2::{Domain, Socket, Type};
@@ -56,6 +64,14 @@ pub struct Conn {
     pub established: bool,
     /// When to try connecting again after a failure.
     pub retry_at: Option<Instant>,
+    /// Open-loop mode: requests of this connection's schedule already queued.
+    pub scheduled: u64,
+    /// This connection's id in the whole run, stamped into every request.
+    id: usize,
+    /// Sequence number of the next request to queue (never reset, so a reconnect goes on counting).
+    next_seq: u64,
+    /// The stamp bytes of the reply being read.
+    stamp_seen: [u8; STAMP_DIGITS],
     /// Requests queued whose bytes are not all written yet.
     unwritten: usize,
     /// Bytes of the first unwritten request already written.
@@ -67,8 +83,8 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// A closed connection that will keep at most `pipeline` requests in flight.
-    pub fn new(pipeline: usize, now: Instant) -> Conn {
+    /// Closed connection `id` of the run, to keep at most `pipeline` requests in flight.
+    pub fn new(id: usize, pipeline: usize, now: Instant) -> Conn {
         Conn {
             stream: None,
             state: State::Closed,
@@ -79,6 +95,10 @@ impl Conn {
             ok_replies: 0,
             established: false,
             retry_at: None,
+            scheduled: 0,
+            id,
+            next_seq: 0,
+            stamp_seen: [0; STAMP_DIGITS],
             unwritten: 0,
             write_off: 0,
             read_off: 0,
@@ -107,7 +127,14 @@ impl Conn {
     }
 
     /// Checks whether the connect finished: `Ok(true)` connected, `Ok(false)` not yet.
-    pub fn finish_connect(&mut self, greeting: bool, now: Instant) -> Result<bool, ErrorKind> {
+    ///
+    /// A completed connect's time is recorded in `stats.connect_latency`.
+    pub fn finish_connect(
+        &mut self,
+        greeting: bool,
+        stats: &mut Stats,
+        now: Instant,
+    ) -> Result<bool, ErrorKind> {
         let Some(stream) = &self.stream else {
             return Ok(false);
         };
@@ -124,6 +151,7 @@ impl Conn {
                 };
                 self.established = true;
                 self.last_progress = now;
+                stats.record_connect(now.saturating_duration_since(self.opened_at));
                 Ok(true)
             }
             // A spurious event: the handshake is still under way.
@@ -138,23 +166,28 @@ impl Conn {
             self.last_progress = now;
         }
         self.sent_at.push_back(at);
+        self.next_seq += 1;
         self.unwritten += 1;
         self.remaining = self.remaining.saturating_sub(1);
     }
 
-    /// Writes queued requests from `batch` (the request repeated `pipeline` times).
+    /// Writes the queued requests, each stamped, through the loop's buffer `wbuf`.
     pub fn write(
         &mut self,
-        batch: &[u8],
-        request_len: usize,
+        ex: &Exchange,
+        wbuf: &mut Vec<u8>,
         stats: &mut Stats,
     ) -> Result<(), ErrorKind> {
         let Some(stream) = &mut self.stream else {
             return Ok(());
         };
+        let request_len = ex.request.len();
         while self.unwritten > 0 {
-            let end = self.unwritten * request_len;
-            match stream.write(&batch[self.write_off..end]) {
+            wbuf.clear();
+            for seq in self.next_seq - self.unwritten as u64..self.next_seq {
+                ex.request_into(stamp_value(self.id, seq), wbuf);
+            }
+            match stream.write(&wbuf[self.write_off..]) {
                 Ok(0) => return Err(ErrorKind::Closed),
                 Ok(n) => {
                     stats.bytes_sent += n as u64;
@@ -170,18 +203,20 @@ impl Conn {
         Ok(())
     }
 
-    /// Reads everything available into `scratch` and checks it, reply by reply.
+    /// Reads what is available into `scratch` and checks it, reply by reply.
     ///
-    /// A reply that differs is counted as a mismatch and the stream goes on:
-    /// replies have a known length, so the next one is still found. Bytes
-    /// nobody asked for, a bad greeting, or the server closing are errors for
-    /// the caller to count and close on.
+    /// A reply that differs is counted by kind (see [`verdict`]) and the
+    /// stream goes on: replies have a known length, so the next one is still
+    /// found. A bad greeting, bytes before the connect, or the server closing
+    /// are errors for the caller to count and close on. Only replies that
+    /// arrive while `measuring` count as operations. `read_closed`: the event
+    /// said the peer sent its FIN, so the short-read rule does not apply.
     pub fn read(
         &mut self,
         ex: &Exchange,
         scratch: &mut [u8],
         stats: &mut Stats,
-        now: Instant,
+        (now, measuring, read_closed): (Instant, bool, bool),
     ) -> Result<(), ErrorKind> {
         loop {
             let Some(stream) = &mut self.stream else {
@@ -192,7 +227,10 @@ impl Conn {
                 Ok(n) => {
                     stats.bytes_received += n as u64;
                     self.last_progress = now;
-                    self.check(&scratch[..n], ex, stats, now)?;
+                    self.check(&scratch[..n], ex, stats, (now, measuring))?;
+                    if n < scratch.len() && !read_closed {
+                        return Ok(()); // short read: drained; a new arrival raises a new edge
+                    }
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -206,16 +244,24 @@ impl Conn {
         mut data: &[u8],
         ex: &Exchange,
         stats: &mut Stats,
-        now: Instant,
+        (now, measuring): (Instant, bool),
     ) -> Result<(), ErrorKind> {
+        let stamp = ex.reply_stamp();
         while !data.is_empty() {
+            let greeting = self.state == State::Greeting;
             let template = match (self.state, &ex.greeting) {
                 (State::Greeting, Some(greeting)) => greeting,
-                (State::Ready, _) if !self.sent_at.is_empty() => &ex.reply,
-                _ => return Err(ErrorKind::Mismatch), // bytes nobody asked for
+                // Ready: even with nothing in flight, a stray reply is judged by its stamp.
+                (State::Ready, _) => &ex.reply,
+                _ => return Err(ErrorKind::Mismatch), // bytes before the connect finished
             };
             let take = (template.len() - self.read_off).min(data.len());
-            if !template.matches(self.read_off, &data[..take], 0..0) {
+            let chunk = &data[..take];
+            let ignore = if greeting { 0..0 } else { stamp.clone() };
+            if !greeting {
+                self.keep_stamp(chunk, &stamp);
+            }
+            if !template.matches(self.read_off, chunk, ignore) {
                 self.reply_bad = true;
             }
             self.read_off += take;
@@ -225,23 +271,62 @@ impl Conn {
             }
             self.read_off = 0;
             let bad = std::mem::take(&mut self.reply_bad);
-            if self.state == State::Greeting {
+            if greeting {
                 if bad {
                     return Err(ErrorKind::Mismatch);
                 }
                 self.state = State::Ready;
                 continue;
             }
-            // Invariant: the template was the reply only because sent_at was non-empty.
-            let sent = self.sent_at.pop_front().unwrap_or(now);
-            if bad {
-                stats.error(ErrorKind::Mismatch);
-            } else {
-                stats.record(now.saturating_duration_since(sent));
-                self.ok_replies += 1;
-            }
+            self.finish_reply(bad, stamp.len(), stats, (now, measuring));
         }
         Ok(())
+    }
+
+    /// Copies the part of `chunk` (at `self.read_off` in the reply) that falls in the stamp.
+    fn keep_stamp(&mut self, chunk: &[u8], stamp: &std::ops::Range<usize>) {
+        let from = self.read_off.max(stamp.start);
+        let to = (self.read_off + chunk.len()).min(stamp.end);
+        if from < to {
+            self.stamp_seen[from - stamp.start..to - stamp.start]
+                .copy_from_slice(&chunk[from - self.read_off..to - self.read_off]);
+        }
+    }
+
+    /// Judges a whole reply: the one owed, or a counted verification error.
+    fn finish_reply(
+        &mut self,
+        bad: bool,
+        width: usize,
+        stats: &mut Stats,
+        (now, measuring): (Instant, bool),
+    ) {
+        let owed = self.next_seq - self.sent_at.len() as u64;
+        let kind = if bad {
+            Some(ErrorKind::Mismatch)
+        } else if self.sent_at.is_empty() {
+            // Nothing owed: an answered request again, or one never sent.
+            verdict(&self.stamp_seen[..width], stamp_value(self.id, owed))
+                .or(Some(ErrorKind::Reordered))
+        } else {
+            verdict(&self.stamp_seen[..width], stamp_value(self.id, owed))
+        };
+        match kind {
+            None => {
+                // Invariant: `kind` is None only when sent_at is non-empty.
+                let sent = self.sent_at.pop_front().unwrap_or(now);
+                self.ok_replies += 1;
+                if measuring {
+                    stats.record(now.saturating_duration_since(sent));
+                }
+            }
+            // A duplicate answers nothing: the request owed is still owed.
+            Some(ErrorKind::Duplicate) => stats.error(ErrorKind::Duplicate),
+            Some(kind) => {
+                stats.error(kind);
+                self.sent_at.pop_front();
+            }
+        }
     }
 
     /// Whether a request is in flight or a greeting is owed.

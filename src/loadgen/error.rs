@@ -50,8 +50,14 @@ pub enum ErrorKind {
     Closed,
     /// No progress within the timeout (connect, greeting or reply).
     Timeout,
-    /// A reply differed from what the protocol promises.
+    /// A reply differed from what the protocol promises (corrupt bytes).
     Mismatch,
+    /// A well-formed reply stamped with another connection's id: the server crossed replies.
+    Crossed,
+    /// A reply to a request this connection already had answered: the server sent it twice.
+    Duplicate,
+    /// A reply that overtook the one expected first: the server reordered replies.
+    Reordered,
     /// Any other socket error.
     Io,
     /// UDP: no reply within the loss timeout.
@@ -62,12 +68,15 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in report order.
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::Connect,
         ErrorKind::Reset,
         ErrorKind::Closed,
         ErrorKind::Timeout,
         ErrorKind::Mismatch,
+        ErrorKind::Crossed,
+        ErrorKind::Duplicate,
+        ErrorKind::Reordered,
         ErrorKind::Io,
         ErrorKind::Lost,
         ErrorKind::Late,
@@ -81,6 +90,9 @@ impl ErrorKind {
             ErrorKind::Closed => "closed",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Mismatch => "mismatch",
+            ErrorKind::Crossed => "crossed",
+            ErrorKind::Duplicate => "duplicate",
+            ErrorKind::Reordered => "reordered",
             ErrorKind::Io => "io",
             ErrorKind::Lost => "lost",
             ErrorKind::Late => "late",
@@ -90,6 +102,22 @@ impl ErrorKind {
     /// The position of this kind in [`ErrorKind::ALL`], for counting in an array.
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// Whether this kind means a reply failed verification (the server answered wrongly).
+    pub fn is_verify(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Mismatch | ErrorKind::Crossed | ErrorKind::Duplicate | ErrorKind::Reordered
+        )
+    }
+
+    /// Whether this kind means the server refused, reset or closed a connection.
+    pub fn is_refusal(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Connect | ErrorKind::Reset | ErrorKind::Closed
+        )
     }
 
     /// Classifies an I/O error on an established connection.

@@ -15,6 +15,13 @@
 //!   takes every read, and latencies go into a fixed-size HdrHistogram.
 //! - Every run is bounded by `duration` and optionally by a request count,
 //!   and closes everything it opened.
+//! - A run has phases, so the figures describe the steady state: the *ramp*
+//!   (every connection opened; its connect rate and connect latency are
+//!   reported on their own), the *warm-up* (`--warmup`, traffic not counted),
+//!   then the *window* of `duration` in which operations are counted. Churn
+//!   and UDP have no ramp (a connect is part of their operation).
+//! - It measures its own CPU time and says when it, not the server, was the
+//!   bottleneck; `reactord bench` exits non-zero when any operation failed.
 //!
 //! # Layout
 //!
@@ -53,6 +60,7 @@ pub use config::{BenchConfig, Scenario};
 pub use error::{BenchError, ErrorKind};
 pub use report::{HoldReport, Latency, Report};
 
+use report::Phases;
 use stats::{Shared, Stats};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -62,6 +70,10 @@ use tcp::{Engine, Mode};
 const FD_RESERVE: u64 = 64;
 
 /// Runs `config`'s parsed flags and prints the report (table, or JSON with `--json`).
+///
+/// Fails (a non-zero exit) when any operation failed or any reply failed
+/// verification, unless `--allow-errors`; a hint names the likely cause when
+/// the server refused or reset connections.
 pub fn main(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     let config = args.config()?;
     let report = run(&config)?;
@@ -69,6 +81,16 @@ pub fn main(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         println!("{}", report.to_json());
     } else {
         print!("{report}");
+    }
+    if let Some(hint) = report.hint() {
+        eprintln!("hint: {hint}");
+    }
+    if report.errors_total > 0 && !args.allow_errors {
+        return Err(format!(
+            "{} operation(s) failed, {} of them verification errors (--allow-errors accepts this)",
+            report.errors_total, report.verify_errors.total
+        )
+        .into());
     }
     Ok(())
 }
@@ -80,20 +102,37 @@ pub fn main(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
 pub fn run(config: &BenchConfig) -> Result<Report, BenchError> {
     config.validate()?;
     check_fd_limit(config.conns)?;
-    let shared = Shared::new(config.requests);
+    // `hold` runs its own phases: its window is the whole run.
+    let shared = match config.scenario {
+        Scenario::Hold => Shared::new(config.requests),
+        _ => Shared::with_window(config.requests, config.warmup, config.duration),
+    };
     let finished = AtomicBool::new(false);
     let start = Instant::now();
+    let ramped = matches!(config.scenario, Scenario::Echo | Scenario::Lines);
+    if !ramped {
+        shared.start_traffic(start);
+    }
 
     let results = std::thread::scope(|scope| {
         if progress::wanted(config.progress, config.duration) {
             scope.spawn(|| progress::show(&shared, config.duration, &finished));
         }
-        let results = run_workers(scope, config, &shared, start + config.duration);
+        let handles = spawn_workers(scope, config, &shared)?;
+        if ramped {
+            wait_for_ramp(config, &shared, &handles);
+        }
+        let panicked =
+            || BenchError::Setup("run a load thread", std::io::Error::other("it panicked"));
+        let results: Vec<WorkerResult> = handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap_or_else(|_| Err(panicked())))
+            .collect();
         finished.store(true, Ordering::Relaxed);
-        results
+        Ok::<_, BenchError>(results)
     })?;
 
-    let elapsed = start.elapsed();
+    let end = Instant::now();
     let mut stats = Stats::new();
     let mut hold: Option<HoldReport> = None;
     for result in results {
@@ -105,19 +144,54 @@ pub fn run(config: &BenchConfig) -> Result<Report, BenchError> {
             (Some(_), None) => {}
         }
     }
-    Ok(Report::new(config, &stats, elapsed, hold))
+    let traffic = shared.traffic_start().unwrap_or(end);
+    let (open, close) = shared.window().unwrap_or((end, end));
+    let phases = Phases {
+        ramp: traffic.saturating_duration_since(start),
+        ramp_connected: shared.ramp_connected(),
+        window: end.min(close).saturating_duration_since(open),
+    };
+    Ok(Report::new(config, &stats, phases, hold))
 }
+
+/// Waits until every connection is up, or until none has come up for `timeout`,
+/// then starts the traffic (and so the warm-up and the window).
+fn wait_for_ramp(
+    config: &BenchConfig,
+    shared: &Shared,
+    handles: &[std::thread::ScopedJoinHandle<'_, WorkerResult>],
+) {
+    let mut seen = 0;
+    let mut last_change = Instant::now();
+    loop {
+        let now = Instant::now();
+        let up = shared.established.load(Ordering::Relaxed);
+        if up != seen {
+            (seen, last_change) = (up, now);
+        }
+        let stalled = now.duration_since(last_change) >= config.timeout;
+        let gone = shared.stopped() || handles.iter().all(|h| h.is_finished());
+        if up >= config.conns as u64 || stalled || gone {
+            shared.set_ramp_connected(up);
+            shared.start_traffic(now);
+            return;
+        }
+        std::thread::sleep(RAMP_POLL);
+    }
+}
+
+/// How often the ramp's progress is checked.
+const RAMP_POLL: Duration = Duration::from_millis(1);
 
 /// What one worker thread hands back.
 type WorkerResult = Result<(Stats, Option<HoldReport>), BenchError>;
 
-/// Spawns one worker per thread on its share of the connections and joins them all.
-fn run_workers<'scope>(
+/// Spawns one worker per thread on its share of the connections.
+fn spawn_workers<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     config: &'scope BenchConfig,
     shared: &'scope Shared,
-    deadline: Instant,
-) -> Result<Vec<WorkerResult>, BenchError> {
+) -> Result<Vec<std::thread::ScopedJoinHandle<'scope, WorkerResult>>, BenchError> {
     let threads = config.threads.min(config.conns);
     let mut handles = Vec::with_capacity(threads);
     let mut first = 0;
@@ -126,9 +200,7 @@ fn run_workers<'scope>(
         let sample = share(config.sample, threads, t);
         let spawned = std::thread::Builder::new()
             .name(format!("bench-{t}"))
-            .spawn_scoped(scope, move || {
-                worker(config, shared, first, count, sample, deadline)
-            });
+            .spawn_scoped(scope, move || worker(config, shared, first, count, sample));
         first += count;
         match spawned {
             Ok(handle) => handles.push(handle),
@@ -139,11 +211,7 @@ fn run_workers<'scope>(
             }
         }
     }
-    let panicked = || BenchError::Setup("run a load thread", std::io::Error::other("it panicked"));
-    Ok(handles
-        .into_iter()
-        .map(|handle| handle.join().unwrap_or_else(|_| Err(panicked())))
-        .collect())
+    Ok(handles)
 }
 
 /// One thread's run: its share `first..first + count` of the connections.
@@ -153,19 +221,17 @@ fn worker(
     first: usize,
     count: usize,
     sample: usize,
-    deadline: Instant,
-) -> Result<(Stats, Option<HoldReport>), BenchError> {
+) -> WorkerResult {
     let setup = |err| {
         shared.stop.store(true, Ordering::Relaxed);
         BenchError::Setup("run an event loop", err)
     };
-    match config.scenario {
-        Scenario::Udp => udp::run(config, shared, count, deadline)
-            .map(|s| (s, None))
-            .map_err(setup),
-        Scenario::Hold => hold::run(config, shared, first, count, sample)
-            .map(|(s, h)| (s, Some(h)))
-            .map_err(setup),
+    let (mut stats, hold) = match config.scenario {
+        Scenario::Udp => (udp::run(config, shared, count).map_err(setup)?, None),
+        Scenario::Hold => {
+            let (stats, h) = hold::run(config, shared, first, count, sample).map_err(setup)?;
+            (stats, Some(h))
+        }
         scenario => {
             let mode = if scenario == Scenario::Churn {
                 Mode::Churn
@@ -173,10 +239,12 @@ fn worker(
                 Mode::Stream
             };
             let mut engine = Engine::new(config, shared, mode, first, count).map_err(setup)?;
-            engine.run(deadline).map_err(setup)?;
-            Ok((engine.stats, None))
+            engine.run().map_err(setup)?;
+            (engine.stats, None)
         }
-    }
+    };
+    stats.finish_cpu();
+    Ok((stats, hold))
 }
 
 /// Thread `t`'s share of `total` items split over `threads` (earlier threads get the remainder).
@@ -204,7 +272,13 @@ pub fn max_run_time(config: &BenchConfig) -> Duration {
         Scenario::Hold => {
             config.duration + config.timeout * 4 + Duration::from_millis(config.conns as u64)
         }
-        _ => config.duration + Duration::from_millis(100),
+        // The ramp ends at the latest `timeout` after the last connect completed.
+        _ => {
+            config.warmup
+                + config.duration
+                + config.timeout * 2
+                + Duration::from_millis(config.conns as u64 + 100)
+        }
     }
 }
 

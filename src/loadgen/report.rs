@@ -1,8 +1,13 @@
 //! The result of a run: a [`Report`], printed as an aligned table or one JSON object.
+//!
+//! Rates and latencies describe the measurement window only; the ramp (opening
+//! every connection) has its own figures, and the load generator's own CPU
+//! use says whether the figures describe the server or the client.
 
-use super::config::BenchConfig;
+use super::config::{BenchConfig, Scenario};
 use super::error::ErrorKind;
 use super::stats::Stats;
+use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -24,6 +29,57 @@ pub struct Latency {
     /// Arithmetic mean.
     pub mean: f64,
 }
+
+/// The phases of a run, measured by [`run`](super::run).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Phases {
+    /// From the start until traffic started (every connection up, or the ramp stalled).
+    pub ramp: Duration,
+    /// Connections up when the ramp ended (0 when the scenario has no ramp).
+    pub ramp_connected: u64,
+    /// How long the measurement window was open (shorter when the budget ran out).
+    pub window: Duration,
+}
+
+/// The ramp: opening every connection before traffic starts (echo and lines).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Ramp {
+    /// Seconds from the start until every connection was up (or the ramp stalled).
+    pub secs: f64,
+    /// Connections up when the ramp ended.
+    pub connected: u64,
+    /// Connections opened per second during the ramp.
+    pub connect_rate: f64,
+}
+
+/// Replies that came back wrong, by kind (every kind present, zeros included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct VerifyErrors {
+    /// All of them.
+    pub total: u64,
+    /// Bytes that differ from what the protocol promises.
+    pub mismatch: u64,
+    /// Replies stamped with another connection's id.
+    pub crossed: u64,
+    /// Replies to a request already answered.
+    pub duplicate: u64,
+    /// Replies that overtook the one owed first.
+    pub reordered: u64,
+}
+
+/// The load generator's own CPU use over the traffic (ramp left out).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ClientCpu {
+    /// CPU seconds (user + system) of all load threads.
+    pub cpu_secs: f64,
+    /// Share of its threads' wall time the load generator was on a CPU (1.0: always busy).
+    pub busy: f64,
+    /// Whether the load generator, not the server, was likely the bottleneck (busy >= 0.9).
+    pub bottleneck: bool,
+}
+
+/// A load thread busier than this was the bottleneck: add `--threads` or cores.
+pub const BOTTLENECK_BUSY: f64 = 0.9;
 
 /// `hold` only: how many connections were opened, verified and still good after the hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,8 +115,18 @@ pub struct Report {
     pub size: usize,
     /// Messages in flight per connection.
     pub pipeline: usize,
-    /// Wall-clock time of the run, in seconds.
+    /// `closed-loop` (a request goes out when the last is answered) or `open-loop` (`--rate`).
+    pub mode: &'static str,
+    /// Open loop: the requests per second asked for.
+    pub target_rate: Option<f64>,
+    /// Seconds of warm-up (traffic not counted) before the window.
+    pub warmup_secs: f64,
+    /// Seconds the measurement window was open: the time `rate` is over.
     pub elapsed_secs: f64,
+    /// The ramp (echo and lines only).
+    pub ramp: Option<Ramp>,
+    /// Time of each completed connect, in microseconds (`null` when none completed).
+    pub connect_latency_us: Option<Latency>,
     /// Operations completed and verified.
     pub ops: u64,
     /// Operations per second.
@@ -81,6 +147,10 @@ pub struct Report {
     pub errors: BTreeMap<&'static str, u64>,
     /// Sum of `errors`.
     pub errors_total: u64,
+    /// Replies that failed verification, by kind (a subset of `errors`).
+    pub verify_errors: VerifyErrors,
+    /// The load generator's own CPU use.
+    pub client_cpu: ClientCpu,
     /// `hold` only.
     pub hold: Option<HoldReport>,
 }
@@ -90,20 +160,41 @@ impl Report {
     pub fn new(
         config: &BenchConfig,
         stats: &Stats,
-        elapsed: Duration,
+        phases: Phases,
         hold: Option<HoldReport>,
     ) -> Report {
+        let elapsed = phases.window;
         let secs = elapsed.as_secs_f64().max(1e-9);
-        let h = &stats.latency;
-        let latency = (!h.is_empty()).then(|| Latency {
-            p50: h.value_at_quantile(0.50),
-            p90: h.value_at_quantile(0.90),
-            p99: h.value_at_quantile(0.99),
-            p999: h.value_at_quantile(0.999),
-            max: h.max(),
-            mean: h.mean(),
-        });
+        let ramped = matches!(config.scenario, Scenario::Echo | Scenario::Lines);
+        let ramp_secs = phases.ramp.as_secs_f64();
+        let busy = stats.cpu.as_secs_f64() / stats.wall.as_secs_f64().max(1e-9);
+        let of = |kind: ErrorKind| stats.errors[kind.index()];
         Report {
+            mode: if config.rate.is_some() {
+                "open-loop"
+            } else {
+                "closed-loop"
+            },
+            target_rate: config.rate,
+            warmup_secs: config.warmup.as_secs_f64(),
+            ramp: ramped.then(|| Ramp {
+                secs: ramp_secs,
+                connected: phases.ramp_connected,
+                connect_rate: phases.ramp_connected as f64 / ramp_secs.max(1e-9),
+            }),
+            connect_latency_us: percentiles(&stats.connect_latency),
+            verify_errors: VerifyErrors {
+                total: stats.verify_total(),
+                mismatch: of(ErrorKind::Mismatch),
+                crossed: of(ErrorKind::Crossed),
+                duplicate: of(ErrorKind::Duplicate),
+                reordered: of(ErrorKind::Reordered),
+            },
+            client_cpu: ClientCpu {
+                cpu_secs: stats.cpu.as_secs_f64(),
+                busy,
+                bottleneck: busy >= BOTTLENECK_BUSY,
+            },
             scenario: config.scenario.name(),
             protocol: config.protocol.name(),
             target: config.addr.to_string(),
@@ -119,7 +210,7 @@ impl Report {
             bytes_received: stats.bytes_received,
             connects: stats.connects,
             unfinished: stats.unfinished,
-            latency_us: latency,
+            latency_us: percentiles(&stats.latency),
             errors: ErrorKind::ALL
                 .iter()
                 .map(|kind| (kind.name(), stats.errors[kind.index()]))
@@ -127,6 +218,22 @@ impl Report {
             errors_total: stats.error_total(),
             hold,
         }
+    }
+
+    /// One line naming the likely cause when the server refused, reset or closed connections.
+    pub fn hint(&self) -> Option<String> {
+        let refused: u64 = ErrorKind::ALL
+            .iter()
+            .filter(|kind| kind.is_refusal())
+            .map(|&kind| self.errors_of(kind))
+            .sum();
+        (refused > 0).then(|| {
+            format!(
+                "the server refused, reset or closed {refused} connection(s): per-source limits? \
+                 see reactord's --max-conns-per-ip and --conn-rate-per-ip (0: no limit), \
+                 or the server's listen backlog"
+            )
+        })
     }
 
     /// Failed operations of one kind.
@@ -139,6 +246,18 @@ impl Report {
         // Every field is a number, string, map with string keys or option: cannot fail.
         serde_json::to_string(self).expect("a Report always serializes")
     }
+}
+
+/// The percentiles of a histogram, `None` when it is empty.
+fn percentiles(h: &Histogram<u64>) -> Option<Latency> {
+    (!h.is_empty()).then(|| Latency {
+        p50: h.value_at_quantile(0.50),
+        p90: h.value_at_quantile(0.90),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        max: h.max(),
+        mean: h.mean(),
+    })
 }
 
 /// Groups digits by thousands: 1234567 -> `1,234,567`.
@@ -167,7 +286,23 @@ impl fmt::Display for Report {
                     self.conns, self.pipeline, self.size, self.threads
                 ),
             ),
-            ("elapsed", format!("{:.2} s", self.elapsed_secs)),
+            (
+                "mode",
+                match self.target_rate {
+                    Some(rate) => format!(
+                        "open-loop, {} requests/s scheduled (latency from the scheduled time)",
+                        grouped(rate.round() as u64)
+                    ),
+                    None => "closed-loop".into(),
+                },
+            ),
+            (
+                "window",
+                format!(
+                    "{:.2} s measured, after {:.2} s of warm-up",
+                    self.elapsed_secs, self.warmup_secs
+                ),
+            ),
             ("operations", grouped(self.ops)),
             (
                 "rate",
@@ -183,6 +318,24 @@ impl fmt::Display for Report {
             ("connects", grouped(self.connects)),
             ("unfinished", grouped(self.unfinished)),
         ];
+        if let Some(ramp) = &self.ramp {
+            rows.push((
+                "ramp",
+                format!(
+                    "{} of {} connected in {:.2} s ({} connects/s)",
+                    grouped(ramp.connected),
+                    grouped(self.conns as u64),
+                    ramp.secs,
+                    grouped(ramp.connect_rate.round() as u64)
+                ),
+            ));
+        }
+        if let Some(c) = &self.connect_latency_us {
+            rows.push((
+                "connect p50/p99",
+                format!("{} / {} us", grouped(c.p50), grouped(c.p99)),
+            ));
+        }
         match &self.latency_us {
             Some(l) => {
                 for (name, value) in [
@@ -225,6 +378,28 @@ impl fmt::Display for Report {
                 errors.join(", ")
             },
         ));
+        let v = &self.verify_errors;
+        rows.push((
+            "verify_errors",
+            format!(
+                "{} (mismatch {}, crossed {}, duplicate {}, reordered {})",
+                v.total, v.mismatch, v.crossed, v.duplicate, v.reordered
+            ),
+        ));
+        let cpu = &self.client_cpu;
+        rows.push((
+            "client cpu",
+            format!(
+                "{:.2} s, {:.0}% busy{}",
+                cpu.cpu_secs,
+                cpu.busy * 100.0,
+                if cpu.bottleneck {
+                    ": the load generator was the bottleneck (try --threads)"
+                } else {
+                    ""
+                }
+            ),
+        ));
         let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
         for (name, value) in rows {
             writeln!(f, "{name:<width$}  {value}")?;
@@ -236,7 +411,6 @@ impl fmt::Display for Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loadgen::config::Scenario;
 
     #[test]
     fn digits_group_by_thousands() {
@@ -252,7 +426,12 @@ mod tests {
         let mut stats = Stats::new();
         stats.record(Duration::from_micros(50));
         stats.error(ErrorKind::Mismatch);
-        let report = Report::new(&config, &stats, Duration::from_secs(1), None);
+        let phases = Phases {
+            ramp: Duration::from_millis(500),
+            ramp_connected: 10,
+            window: Duration::from_secs(1),
+        };
+        let report = Report::new(&config, &stats, phases, None);
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["ops"], 1);
         assert_eq!(json["errors"]["mismatch"], 1);
@@ -260,5 +439,12 @@ mod tests {
         assert_eq!(json["latency_us"]["p50"], 50);
         let table = report.to_string();
         assert!(table.contains("errors         mismatch 1"), "{table}");
+        assert_eq!(json["verify_errors"]["total"], 1);
+        assert_eq!(json["ramp"]["connect_rate"], 20.0);
+        assert!(
+            table.contains("10 of 10 connected in 0.50 s (20 connects/s)"),
+            "{table}"
+        );
+        assert!(report.hint().is_none());
     }
 }

@@ -8,7 +8,7 @@
 use super::error::ErrorKind;
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Highest latency recorded exactly, in microseconds (one minute); above it values saturate.
 const MAX_LATENCY_US: u64 = 60_000_000;
@@ -30,6 +30,41 @@ pub struct Stats {
     pub errors: [u64; ErrorKind::ALL.len()],
     /// Latency of each completed operation, in microseconds.
     pub latency: Histogram<u64>,
+    /// Time of each completed connect, in microseconds (the ramp's figure).
+    pub connect_latency: Histogram<u64>,
+    /// CPU time the load threads used (user + system), summed over threads.
+    pub cpu: Duration,
+    /// Wall-clock time the load threads ran, summed over threads.
+    pub wall: Duration,
+    /// This thread's CPU time and the wall clock when measuring began (see [`Stats::mark_cpu`]).
+    cpu_mark: Option<(Duration, Instant)>,
+}
+
+/// CPU time (user + system) the calling thread has used so far.
+pub fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant every POSIX system has.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// An empty latency histogram: 1 us to one minute, 3 significant digits.
+fn histogram() -> Histogram<u64> {
+    // Bounds are constants known to be valid: 1 <= low, high >= 2 * low, sigfig <= 5.
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant histogram bounds are valid")
+}
+
+/// Microseconds in `elapsed`, at least 1 (the histogram's lowest value).
+fn micros(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 impl Stats {
@@ -42,19 +77,45 @@ impl Stats {
             connects: 0,
             unfinished: 0,
             errors: [0; ErrorKind::ALL.len()],
-            // Bounds are constants known to be valid: 1 <= low, high >= 2 * low, sigfig <= 5.
-            latency: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-                .expect("constant histogram bounds are valid"),
+            latency: histogram(),
+            connect_latency: histogram(),
+            cpu: Duration::ZERO,
+            wall: Duration::ZERO,
+            cpu_mark: None,
         }
+    }
+
+    /// Starts (or restarts) measuring this thread's CPU use: call on the thread that runs the load.
+    pub fn mark_cpu(&mut self) {
+        self.cpu_mark = Some((thread_cpu(), Instant::now()));
+    }
+
+    /// Adds the CPU and wall time since [`Stats::mark_cpu`] to `cpu` and `wall`.
+    pub fn finish_cpu(&mut self) {
+        if let Some((cpu, wall)) = self.cpu_mark.take() {
+            self.cpu += thread_cpu().saturating_sub(cpu);
+            self.wall += wall.elapsed();
+        }
+    }
+
+    /// Records one completed connect that took `elapsed`.
+    pub fn record_connect(&mut self, elapsed: Duration) {
+        self.connect_latency.saturating_record(micros(elapsed));
+    }
+
+    /// Failed operations whose reply failed verification (see [`ErrorKind::is_verify`]).
+    pub fn verify_total(&self) -> u64 {
+        ErrorKind::ALL
+            .iter()
+            .filter(|kind| kind.is_verify())
+            .map(|kind| self.errors[kind.index()])
+            .sum()
     }
 
     /// Counts one verified operation that took `elapsed`.
     pub fn record(&mut self, elapsed: Duration) {
         self.ops += 1;
-        let micros = u64::try_from(elapsed.as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        self.latency.saturating_record(micros);
+        self.latency.saturating_record(micros(elapsed));
     }
 
     /// Counts one failed operation.
@@ -77,8 +138,11 @@ impl Stats {
         for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
             *mine += theirs;
         }
+        self.cpu += other.cpu;
+        self.wall += other.wall;
         // Both histograms have the same bounds, so adding cannot fail; saturate if it did.
         let _ = self.latency.add(&other.latency);
+        let _ = self.connect_latency.add(&other.connect_latency);
     }
 }
 
@@ -88,12 +152,25 @@ impl Default for Stats {
     }
 }
 
-/// What every event loop shares: the stop flag, the request budget and progress counters.
+/// What every event loop shares: the stop flag, the request budget, the
+/// measurement window and progress counters.
 ///
-/// Threads touch these once per operation at most (the budget) or once per
-/// tick (progress), never per byte.
-#[derive(Debug, Default)]
+/// Threads touch these once per operation at most (the budget, the window) or
+/// once per tick (progress), never per byte.
+#[derive(Debug)]
 pub struct Shared {
+    /// When the run started; the window's times are nanoseconds after it.
+    base: Instant,
+    /// Nanoseconds after `base` when traffic starts (the ramp ended), plus one; 0: not yet.
+    traffic_at: AtomicU64,
+    /// Warm-up after the ramp, before the window opens.
+    warmup: Duration,
+    /// How long the window stays open.
+    window: Duration,
+    /// Connects completed so far, over all loops (the ramp's progress).
+    pub established: AtomicU64,
+    /// Connections up when the ramp ended.
+    ramp_connected: AtomicU64,
     /// Set when the run must end (deadline reached, or a caller gave up).
     pub stop: AtomicBool,
     /// Requests handed out so far, compared with `limit`.
@@ -107,12 +184,64 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Shared state for a run with an optional request budget.
+    /// Shared state for a run with an optional request budget, unbounded in time.
     pub fn new(limit: Option<u64>) -> Shared {
+        Shared::with_window(limit, Duration::ZERO, Duration::from_secs(86_400 * 365))
+    }
+
+    /// Shared state whose window opens `warmup` after the ramp and lasts `window`.
+    pub fn with_window(limit: Option<u64>, warmup: Duration, window: Duration) -> Shared {
         Shared {
+            base: Instant::now(),
+            traffic_at: AtomicU64::new(0),
+            warmup,
+            window,
+            established: AtomicU64::new(0),
+            ramp_connected: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            issued: AtomicU64::new(0),
             limit,
-            ..Shared::default()
+            ops: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
         }
+    }
+
+    /// Ends the ramp at `at`: traffic starts, and the window opens after the warm-up.
+    pub fn start_traffic(&self, at: Instant) {
+        let nanos = at.saturating_duration_since(self.base).as_nanos() as u64;
+        let _ =
+            self.traffic_at
+                .compare_exchange(0, nanos + 1, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Records how many connections were up when the ramp ended.
+    pub fn set_ramp_connected(&self, up: u64) {
+        self.ramp_connected.store(up, Ordering::Relaxed);
+    }
+
+    /// How many connections were up when the ramp ended (0: no ramp).
+    pub fn ramp_connected(&self) -> u64 {
+        self.ramp_connected.load(Ordering::Relaxed)
+    }
+
+    /// When traffic started, if the ramp is over.
+    pub fn traffic_start(&self) -> Option<Instant> {
+        match self.traffic_at.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(self.base + Duration::from_nanos(n - 1)),
+        }
+    }
+
+    /// The measurement window, once the ramp is over: `(opens, closes)`.
+    pub fn window(&self) -> Option<(Instant, Instant)> {
+        let open = self.traffic_start()? + self.warmup;
+        Some((open, open + self.window))
+    }
+
+    /// Whether `now` is inside the measurement window.
+    pub fn measuring(&self, now: Instant) -> bool {
+        self.window()
+            .is_some_and(|(open, close)| open <= now && now < close)
     }
 
     /// Takes one request from the budget; false once it is spent.

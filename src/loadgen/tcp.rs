@@ -14,6 +14,19 @@
 //! arrive: it is harmless, because every handler only tries non-blocking
 //! operations and stops at `WouldBlock`.
 //!
+//! Traffic waits for the ramp: a `Stream` loop opens its connections, then
+//! sends nothing until [`Shared::traffic_start`] says every connection of the
+//! run is up (the ramp is reported on its own), and replies count only inside
+//! the measurement window that opens after the warm-up.
+//!
+//! With `--rate`, a `Stream` loop is *open-loop*: its share of the rate is a
+//! schedule, request `k` of this loop due at `t0 + k / rate`, going to
+//! connection `k % count`. A request is sent when it is due (or, if the
+//! connection already has `pipeline` requests in flight, as soon as one is
+//! answered) and its latency is measured from when it was *due*, not when it
+//! went out: a server that stalls is charged for every request the stall
+//! delayed, which is the coordinated-omission correction wrk2 makes.
+//!
 //! Timers are coarse on purpose: every [`TICK`] the loop scans its connections
 //! for timeouts and retries and publishes its counters for the progress line.
 //! A scan of 10,000 connections every 50 ms costs far less than the replies.
@@ -38,6 +51,29 @@ const MAX_CONNECTING: usize = 256;
 const RETRY_DELAY: Duration = Duration::from_millis(100);
 /// One read's worth of buffer, shared by every connection of the loop.
 const SCRATCH: usize = 64 * 1024;
+/// How long a run waits for its window when nothing else bounds it.
+const FOREVER: Duration = Duration::from_secs(86_400 * 365);
+
+/// Open-loop mode: when each of this loop's requests is due.
+#[derive(Debug)]
+struct Schedule {
+    /// Requests per second for this loop (its share of `--rate`).
+    per_sec: f64,
+    /// When request 0 is due: the start of traffic.
+    t0: Option<Instant>,
+    /// The next request of the loop's schedule not yet handed to its connection.
+    cursor: u64,
+}
+
+impl Schedule {
+    /// When request `k` of this loop is due (far in the future before traffic starts).
+    fn due(&self, k: u64) -> Instant {
+        match self.t0 {
+            Some(t0) => t0 + Duration::from_secs_f64(k as f64 / self.per_sec),
+            None => Instant::now() + FOREVER,
+        }
+    }
+}
 
 /// What a connection does once it has an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,9 +98,13 @@ pub struct Engine<'a> {
     /// Index of this loop's first connection in the whole run (for source addresses).
     first: usize,
     ex: Exchange,
-    /// The request repeated `pipeline` times, so a full pipeline is one `write`.
-    batch: Vec<u8>,
+    /// Where a connection's stamped requests are built before one `write`.
+    wbuf: Vec<u8>,
     scratch: Vec<u8>,
+    /// Whether the ramp is over and requests may go out.
+    traffic: bool,
+    /// Open-loop mode's schedule (`--rate`); `None`: closed loop.
+    schedule: Option<Schedule>,
     /// Counters of this thread.
     pub stats: Stats,
     /// Connections waiting for a connect slot.
@@ -85,18 +125,28 @@ impl<'a> Engine<'a> {
     ) -> io::Result<Engine<'a>> {
         let now = Instant::now();
         let ex = Exchange::new(config.protocol, config.size, false);
+        let schedule = match (mode, config.rate) {
+            (Mode::Stream, Some(rate)) => Some(Schedule {
+                per_sec: (rate * count as f64 / config.conns as f64).max(1e-3),
+                t0: None,
+                cursor: 0,
+            }),
+            _ => None,
+        };
         Ok(Engine {
             config,
             shared,
             mode,
             poll: Poll::new()?,
             conns: (0..count)
-                .map(|_| Conn::new(config.pipeline, now))
+                .map(|i| Conn::new(first + i, config.pipeline, now))
                 .collect(),
             first,
-            batch: ex.request.repeat(config.pipeline),
+            wbuf: Vec::with_capacity(ex.request.len() * config.pipeline),
             ex,
             scratch: vec![0; SCRATCH],
+            traffic: false,
+            schedule,
             stats: Stats::new(),
             backlog: VecDeque::with_capacity(count),
             connecting: 0,
@@ -104,8 +154,9 @@ impl<'a> Engine<'a> {
         })
     }
 
-    /// Runs a `Stream` or `Churn` loop until the deadline or the budget is spent.
-    pub fn run(&mut self, deadline: Instant) -> io::Result<()> {
+    /// Runs a `Stream` or `Churn` loop until the window closes or the budget is spent.
+    pub fn run(&mut self) -> io::Result<()> {
+        let deadline = Instant::now() + FOREVER; // the window's close ends it sooner
         self.open_all(if self.mode == Mode::Churn {
             0
         } else {
@@ -141,9 +192,15 @@ impl<'a> Engine<'a> {
         let mut next_tick = Instant::now() + TICK;
         loop {
             let now = Instant::now();
+            self.start_traffic_once(now);
+            let deadline = match self.shared.window() {
+                Some((_, close)) => deadline.min(close),
+                None => deadline,
+            };
             if now >= deadline || self.shared.stopped() {
                 break;
             }
+            self.send_due(now);
             if now >= next_tick {
                 next_tick = now + TICK;
                 self.tick(now);
@@ -151,7 +208,11 @@ impl<'a> Engine<'a> {
                     break;
                 }
             }
-            let wait = deadline.min(next_tick).saturating_duration_since(now);
+            let mut wake = deadline.min(next_tick);
+            if let Some(schedule) = &self.schedule {
+                wake = wake.min(schedule.due(schedule.cursor));
+            }
+            let wait = wake.saturating_duration_since(now);
             match self.poll.poll(&mut events, Some(wait)) {
                 Ok(()) => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -163,6 +224,45 @@ impl<'a> Engine<'a> {
         }
         self.publish();
         Ok(())
+    }
+
+    /// On the first turn after the ramp: start the schedule and fill every pipeline.
+    fn start_traffic_once(&mut self, now: Instant) {
+        if self.traffic {
+            return;
+        }
+        let Some(t0) = self.shared.traffic_start() else {
+            return;
+        };
+        self.traffic = true;
+        self.stats.mark_cpu(); // the load's CPU use is measured from here, the ramp left out
+        if let Some(schedule) = &mut self.schedule {
+            schedule.t0 = Some(t0);
+        }
+        if self.mode == Mode::Stream {
+            for i in 0..self.conns.len() {
+                self.fill(i, now);
+                self.flush(i);
+            }
+        }
+    }
+
+    /// Open-loop mode: hands every request now due to its connection, in schedule order.
+    fn send_due(&mut self, now: Instant) {
+        let count = self.conns.len() as u64;
+        loop {
+            let Some(schedule) = &mut self.schedule else {
+                return;
+            };
+            if schedule.due(schedule.cursor) > now {
+                return;
+            }
+            let i = (schedule.cursor % count) as usize;
+            schedule.cursor += 1;
+            // `fill` sends every due request of connection `i`, this one included.
+            self.fill(i, now);
+            self.flush(i);
+        }
     }
 
     /// Whether every connection has had its connect resolved and no reply or greeting is owed.
@@ -200,16 +300,22 @@ impl<'a> Engine<'a> {
         }
         let now = Instant::now();
         if self.conns[i].state == State::Connecting {
-            match self.conns[i].finish_connect(self.ex.greeting.is_some(), now) {
+            let greeting = self.ex.greeting.is_some();
+            match self.conns[i].finish_connect(greeting, &mut self.stats, now) {
                 Ok(false) => return,
                 Ok(true) => {
                     self.connecting -= 1;
                     self.stats.connects += 1;
+                    if self.stats.connects <= self.conns.len() as u64 {
+                        // The ramp counts first connects; reconnects come later.
+                        self.shared.established.fetch_add(1, Ordering::Relaxed);
+                    }
                     self.open_backlog(now);
                 }
                 Err(kind) => return self.fail(i, kind, now),
             }
         }
+        let measuring = self.shared.measuring(now);
         let Engine {
             conns,
             ex,
@@ -217,7 +323,8 @@ impl<'a> Engine<'a> {
             stats,
             ..
         } = self;
-        if let Err(kind) = conns[i].read(ex, scratch, stats, now) {
+        let read_closed = event.is_read_closed();
+        if let Err(kind) = conns[i].read(ex, scratch, stats, (now, measuring, read_closed)) {
             return self.fail(i, kind, now);
         }
         self.after_reply(i, now);
@@ -238,29 +345,46 @@ impl<'a> Engine<'a> {
     }
 
     /// Queues requests until the pipeline is full, the phase's quota is sent or the budget is spent.
+    ///
+    /// Open loop: only requests already due, each timed from when it was due.
     fn fill(&mut self, i: usize, now: Instant) {
+        let count = self.conns.len() as u64;
         let conn = &mut self.conns[i];
-        if conn.state != State::Ready || self.shared.stopped() {
+        if conn.state != State::Ready || self.shared.stopped() || !self.traffic {
             return;
         }
         while conn.remaining > 0 && conn.sent_at.len() < self.config.pipeline {
+            let due = self
+                .schedule
+                .as_ref()
+                .map(|s| s.due(conn.scheduled * count + i as u64));
+            if due.is_some_and(|due| due > now) {
+                break;
+            }
             if self.mode == Mode::Stream && !self.shared.take_request() {
                 conn.remaining = 0;
                 break;
             }
             // Churn times the whole connect + round trip; the others the round trip.
-            let at = if self.mode == Mode::Churn {
-                conn.opened_at
-            } else {
-                now
+            let at = match (self.mode, due) {
+                (Mode::Churn, _) => conn.opened_at,
+                (_, Some(due)) => due,
+                _ => now,
             };
+            conn.scheduled += u64::from(due.is_some());
             conn.enqueue(at, now);
         }
     }
 
     fn flush(&mut self, i: usize) {
-        let len = self.ex.request.len();
-        if let Err(kind) = self.conns[i].write(&self.batch, len, &mut self.stats) {
+        let Engine {
+            conns,
+            ex,
+            wbuf,
+            stats,
+            ..
+        } = self;
+        if let Err(kind) = conns[i].write(ex, wbuf, stats) {
             self.fail(i, kind, Instant::now());
         }
     }

@@ -9,6 +9,10 @@
 //! A reply that matches except for the sequence number is a *late* reply, not a
 //! mismatch. Each socket has its own copy of the request and reply template,
 //! restamped in place before each send: no allocation per datagram.
+//!
+//! An event finds its flow by token, which is the flow's index: O(1) per
+//! event. Losses and due sends are checked by a scan of the flows, but only
+//! once per tick, never per event.
 
 use super::config::BenchConfig;
 use super::error::ErrorKind;
@@ -39,15 +43,14 @@ struct Flow {
     finished: bool,
 }
 
-/// Runs `count` UDP flows in one event loop until the deadline or the budget is spent.
-pub fn run(
-    config: &BenchConfig,
-    shared: &Shared,
-    count: usize,
-    deadline: Instant,
-) -> io::Result<Stats> {
+/// Runs `count` UDP flows in one event loop until the window closes or the budget is spent.
+pub fn run(config: &BenchConfig, shared: &Shared, count: usize) -> io::Result<Stats> {
+    let deadline = shared
+        .window()
+        .map_or_else(|| Instant::now() + config.duration, |(_, close)| close);
     let mut poll = Poll::new()?;
     let mut stats = Stats::new();
+    stats.mark_cpu();
     let mut flows = open_flows(config, &poll, count)?;
     stats.connects += count as u64;
     let mut scratch = vec![0; SCRATCH];
@@ -55,23 +58,31 @@ pub fn run(
     // Losses are noticed at most a quarter of the loss timeout late.
     let tick = (config.loss_timeout / 4).clamp(Duration::from_millis(1), Duration::from_millis(50));
     let mut published = (0, 0);
+    let mut next_tick = Instant::now();
     loop {
         let now = Instant::now();
-        if now >= deadline || shared.stopped() || flows.iter().all(|f| f.finished) {
+        if now >= deadline || shared.stopped() {
             break;
         }
-        for flow in &mut flows {
-            flow.on_tick(config, shared, &mut stats, now);
+        if now >= next_tick {
+            next_tick = now + tick;
+            for flow in &mut flows {
+                flow.on_tick(config, shared, &mut stats, now);
+            }
+            if flows.iter().all(|f| f.finished) {
+                break;
+            }
+            let current = (stats.ops, stats.error_total());
+            shared
+                .ops
+                .fetch_add(current.0 - published.0, Ordering::Relaxed);
+            shared
+                .errors
+                .fetch_add(current.1 - published.1, Ordering::Relaxed);
+            published = current;
         }
-        let current = (stats.ops, stats.error_total());
-        shared
-            .ops
-            .fetch_add(current.0 - published.0, Ordering::Relaxed);
-        shared
-            .errors
-            .fetch_add(current.1 - published.1, Ordering::Relaxed);
-        published = current;
-        match poll.poll(&mut events, Some(tick.min(deadline - now))) {
+        let wait = deadline.min(next_tick).saturating_duration_since(now);
+        match poll.poll(&mut events, Some(wait)) {
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(err),
@@ -198,7 +209,9 @@ impl Flow {
                 continue;
             };
             if whole && self.ex.reply.matches(0, reply, 0..0) {
-                stats.record(now.duration_since(sent));
+                if shared.measuring(now) {
+                    stats.record(now.duration_since(sent));
+                }
             } else if whole && self.ex.reply.matches(0, reply, self.stamp.clone()) {
                 stats.error(ErrorKind::Late);
                 continue; // still waiting for the reply to the datagram in flight

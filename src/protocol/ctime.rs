@@ -9,9 +9,25 @@
 //! civil date is Howard Hinnant's `civil_from_days`, which is exact for every
 //! day of the proleptic Gregorian calendar and needs no tables, so a twenty-line
 //! function serves instead of a date-time dependency.
+//!
+//! Formatting happens at most once per second per thread: every message in
+//! the same second gets the same text, so the last second's 24 bytes are kept
+//! in a thread-local memo and copied. The memo only remembers what `now`
+//! already determines, so the output still depends on `now` alone (no clock
+//! read, no shared state between threads): the reactor's one thread formats
+//! once a second however many timestamps it sends.
 
+use std::cell::Cell;
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Length of a `ctime` text for years 1000..=9999 (the only ones memoized).
+const CTIME_LEN: usize = 24;
+
+thread_local! {
+    /// The last second formatted on this thread, and its text.
+    static LAST: Cell<Option<(i64, [u8; CTIME_LEN])>> = const { Cell::new(None) };
+}
 
 const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 const MONTHS: [&str; 12] = [
@@ -52,6 +68,21 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// Appends `now` in `ctime` form (24 bytes for years 1000..=9999) to `out`.
 pub fn write_ctime(now: SystemTime, out: &mut Vec<u8>) {
     let secs = unix_seconds(now);
+    if let Some((last, text)) = LAST.get() {
+        if last == secs {
+            out.extend_from_slice(&text);
+            return;
+        }
+    }
+    let start = out.len();
+    format_ctime(secs, out);
+    if let Ok(text) = <[u8; CTIME_LEN]>::try_from(&out[start..]) {
+        LAST.set(Some((secs, text)));
+    }
+}
+
+/// Formats `secs` since the epoch in `ctime` form, appended to `out`.
+fn format_ctime(secs: i64, out: &mut Vec<u8>) {
     let days = secs.div_euclid(86_400);
     let second_of_day = secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
@@ -76,6 +107,21 @@ mod tests {
         let mut out = Vec::new();
         write_ctime(UNIX_EPOCH + Duration::from_secs(secs), &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_memo_never_serves_another_second() {
+        // Alternate between seconds so every call after the first could hit a stale memo.
+        for secs in [0, 0, 1, 1, 0, 86_399, 86_400, 86_400] {
+            let mut fresh = Vec::new();
+            format_ctime(secs as i64, &mut fresh);
+            assert_eq!(at(secs).as_bytes(), fresh.as_slice(), "at {secs}");
+        }
+        // Half a second later is the same second, and the same text.
+        let mut a = Vec::new();
+        write_ctime(UNIX_EPOCH + Duration::from_millis(10_100), &mut a);
+        write_ctime(UNIX_EPOCH + Duration::from_millis(10_900), &mut a);
+        assert_eq!(&a[..24], &a[24..]);
     }
 
     #[test]

@@ -20,8 +20,11 @@
 //! - **Stale events are normal.** Closing a connection in the middle of a
 //!   batch leaves its later events in the batch; the token's generation (see
 //!   [`token`]) keeps them from reaching a new connection in the same slot.
-//! - **Write interest only while needed.** Replies are written at once; only
-//!   when the kernel's buffer is full does a connection ask for writable events.
+//! - **Registered once, read once.** Replies are written at once; a
+//!   connection is registered for readable and writable when it opens and
+//!   never re-registered, since edge-triggered readiness raises writable only
+//!   after the kernel's buffer was full. A read shorter than the buffer means
+//!   the socket is drained (the short-read rule; see `connection.rs`).
 //! - **One connection's error is its own.** It is logged with the token and
 //!   closes that connection alone; nothing in the loop uses `?` on a client.
 //!

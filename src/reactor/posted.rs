@@ -69,7 +69,11 @@ impl Reactor {
                 .get_mut(key)
                 .filter(|c| c.generation == generation)
             {
-                conn.mark_readable();
+                if event.is_read_closed() {
+                    conn.mark_read_closed();
+                } else {
+                    conn.mark_readable();
+                }
             }
         }
     }

@@ -47,11 +47,16 @@
 //!   builds more output than that.
 //! - `--max-conns`: the registry of live connections is also a counting
 //!   semaphore; at the cap an accept thread waits for a connection to end.
-//! - `--idle-timeout`: the socket's read and write timeouts.
+//! - `--idle-timeout`: the socket's read and write timeouts, shortened so
+//!   that only whole messages count as progress, as in the reactor (see
+//!   `limits.rs`).
+//! - `--max-conns-per-ip`, `--conn-rate-per-ip`, `--udp-budget`,
+//!   `--udp-window`, `--udp-allow-low-ports`: the reactor's own per-source
+//!   guard, shared by every thread behind a mutex (see `limits.rs`).
 //! - a failed thread spawn is logged and closes that one connection.
 //! - UDP: no reply to one of this server's own UDP ports on this host (the
 //!   reactor's own-port rule, shared code), so a forged datagram cannot start
-//!   a reflection loop; the per-source limits and the budget are the reactor's only.
+//!   a reflection loop; then the per-source guard above, as in the reactor.
 //! - files: opened through the same [`FilesRoot`] as the reactor (beneath the
 //!   root descriptor, never blocking, regular files only); a download cut
 //!   short by shutdown or a read error ends with a reset, not a FIN.
@@ -75,6 +80,7 @@
 //! the kernel. A client that has finished sending gets every reply, then EOF.
 //! The reactor, which never blocks, has no such gap.
 
+mod limits;
 mod live;
 mod tcp;
 mod udp;
@@ -218,6 +224,7 @@ impl ThreadedServer {
     /// and the server shuts down at once.
     pub fn run(self) -> Stats {
         let shared = Arc::clone(&self.shutdown.shared);
+        let guard = limits::SharedGuard::new(&self.limits);
         let mut threads = Vec::with_capacity(self.sockets.len());
         // No UDP reply ever goes to one of our own UDP ports on this host (reflection loops).
         let own = Arc::new(OwnSockets::new(
@@ -232,6 +239,7 @@ impl ThreadedServer {
                 framing: self.framing,
                 limits: self.limits,
                 files: self.files.clone(),
+                guard: guard.clone(),
             };
             match spawn_listener(service, socket, &shared, &own) {
                 Ok(handle) => threads.push((binding, handle)),
@@ -274,7 +282,7 @@ fn spawn_listener(
         Socket::Tcp(listener) => builder.spawn(move || tcp::accept_loop(listener, service, shared)),
         Socket::Udp(socket) => {
             let own = Arc::clone(own);
-            builder.spawn(move || udp::serve(socket, binding, shared, &own))
+            builder.spawn(move || udp::serve(socket, binding, &service.guard, shared, &own))
         }
     }
 }

@@ -1,5 +1,6 @@
 //! TCP: one accept thread per listener, one thread per connection.
 
+use super::limits::{self, Admission, IdleClock, SharedGuard};
 use super::live::{LiveStream, Shared, Slot};
 use super::{Stats, CONNECTION_STACK, LINGER_TIMEOUT, READ_BUFFER};
 use crate::config::{Binding, Limits};
@@ -26,6 +27,8 @@ pub(super) struct Service {
     pub(super) limits: Limits,
     /// Where the files protocol reads, if it is served.
     pub(super) files: Option<Arc<FilesRoot>>,
+    /// The per-source limits, shared by every listener.
+    pub(super) guard: SharedGuard,
 }
 
 /// The body of an accept thread: accept, wait for room under `max_conns`, spawn.
@@ -49,6 +52,10 @@ pub(super) fn accept_loop(listener: TcpListener, service: Service, shared: Arc<S
                 continue;
             }
         };
+        let Some(admission) = service.guard.admit(peer, &mut stats) else {
+            limits::reset(stream);
+            continue;
+        };
         let stream = Arc::new(LiveStream::new(stream));
         let Some(key) = shared.admit(&stream) else {
             break;
@@ -63,6 +70,7 @@ pub(super) fn accept_loop(listener: TcpListener, service: Service, shared: Arc<S
             peer,
             service: service.clone(),
             slot,
+            _admission: admission,
         };
         let spawned = thread::Builder::new()
             .name(format!("conn#{key}"))
@@ -100,6 +108,8 @@ struct Connection {
     service: Service,
     /// Released when the connection (or the unspawned closure holding it) is dropped.
     slot: Slot,
+    /// Its source's place under the per-source limits, released likewise.
+    _admission: Admission,
 }
 
 impl Connection {
@@ -146,6 +156,7 @@ impl Connection {
         // Per thread: a thread cannot share the reactor's single scratch buffer.
         let mut buf = vec![0u8; READ_BUFFER];
         let mut out = Vec::new();
+        let mut idle = IdleClock::new(limits.idle_timeout);
         let greeted = session.on_connect(SystemTime::now(), &mut out);
         self.send(&mut out, stats)?;
         if greeted == Action::Close || self.produce(&mut session, &mut out, stats)? == Action::Close
@@ -177,6 +188,7 @@ impl Connection {
                 let _ = self.stream().shutdown(Shutdown::Write);
                 return Ok("peer closed");
             }
+            let before = (stats.messages, stats.bytes_out);
             let fed = self.feed(&mut session, &buf[..n], now, &mut out, stats)?;
             if fed == Action::Close || self.produce(&mut session, &mut out, stats)? == Action::Close
             {
@@ -187,6 +199,7 @@ impl Connection {
                 };
                 return self.close(&mut buf, stats, reason);
             }
+            idle.after_read(self.stream(), before != (stats.messages, stats.bytes_out))?;
         }
     }
 

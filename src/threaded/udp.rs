@@ -1,5 +1,6 @@
 //! UDP: one thread per socket, answering each datagram in turn.
 
+use super::limits::SharedGuard;
 use super::live::Shared;
 use super::{Stats, READ_BUFFER};
 use crate::config::Binding;
@@ -22,8 +23,15 @@ pub(super) const UDP_POLL: Duration = Duration::from_millis(500);
 ///
 /// Like the reactor, it never answers one of this server's own UDP ports on
 /// this host (`own`): a datagram forged from echo's own address would
-/// otherwise make it answer itself forever. It has no per-source budget.
-pub(super) fn serve(socket: UdpSocket, binding: Binding, shared: Arc<Shared>, own: &OwnSockets) {
+/// otherwise make it answer itself forever. Then the per-source `guard`
+/// (low ports, reply budget) decides, as in the reactor.
+pub(super) fn serve(
+    socket: UdpSocket,
+    binding: Binding,
+    guard: &SharedGuard,
+    shared: Arc<Shared>,
+    own: &OwnSockets,
+) {
     let mut stats = Stats::default();
     if let Err(err) = socket.set_read_timeout(Some(UDP_POLL)) {
         log::warn!("{binding}: cannot set a read timeout, shutdown may wait for a datagram: {err}");
@@ -64,6 +72,9 @@ pub(super) fn serve(socket: UdpSocket, binding: Binding, shared: Arc<Shared>, ow
             stats.udp_own_port += 1;
             log::debug!("{binding}: no reply to {peer}: one of this server's own udp ports");
             continue;
+        }
+        if !guard.allow_reply(peer, out.len(), &mut stats) {
+            continue; // a low source port, or over its budget: counted by the guard
         }
         match socket.send_to(&out, peer) {
             Ok(sent) => {

@@ -180,6 +180,43 @@ pub fn round_trip(stream: &mut TcpStream, data: &[u8], expected_len: usize) -> V
     read_exact(stream, expected_len)
 }
 
+/// Polls `read` until its value has not changed for `quiet`, and returns that value;
+/// panics if it is still moving after `TIMEOUT`. A test that needs "the server has
+/// stopped doing X" waits for that condition instead of sleeping a fixed time,
+/// which a loaded machine can outrun.
+pub fn wait_until_steady(mut read: impl FnMut() -> u64, quiet: Duration) -> u64 {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut value = read();
+    let mut since = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = read();
+        if now != value {
+            value = now;
+            since = Instant::now();
+        } else if since.elapsed() >= quiet {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still changing after {TIMEOUT:?} (now {value})"
+        );
+    }
+}
+
+/// Retries `attempt` every 20 ms until it returns `Some`, or panics with `what`
+/// after `TIMEOUT`: for a state the server reaches soon but not at once.
+pub fn eventually<T>(what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(value) = attempt() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {TIMEOUT:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The built `reactord` binary, started with `args`, its `listening` lines read.
 pub struct ServerProcess {
     pub child: Child,

@@ -6,7 +6,7 @@
 use socket2::{Domain, SockRef, Socket, Type};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -58,6 +58,7 @@ pub fn reset(stream: TcpStream) {
 /// Every reply is checked byte for byte; [`Probe::finish`] returns the latencies.
 pub struct Probe {
     stop: Arc<AtomicBool>,
+    trips: Arc<AtomicUsize>,
     thread: Option<JoinHandle<Vec<Duration>>>,
 }
 
@@ -66,6 +67,8 @@ impl Probe {
     pub fn start(addr: SocketAddr, every: Duration) -> Probe {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let trips = Arc::new(AtomicUsize::new(0));
+        let counter = trips.clone();
         let mut client = super::connect(addr);
         assert_eq!(super::read_line(&mut client), b"Welcome!\n");
         let thread = std::thread::spawn(move || {
@@ -81,14 +84,24 @@ impl Probe {
                 latencies.push(started.elapsed());
                 assert_eq!(reply, expected.as_bytes(), "probe reply corrupted");
                 n += 1;
+                counter.fetch_add(1, Ordering::Release);
                 std::thread::sleep(every);
             }
             latencies
         });
         Probe {
             stop,
+            trips,
             thread: Some(thread),
         }
+    }
+
+    /// Waits (up to `TIMEOUT`) until the probe has made `n` round trips: for a test
+    /// that must show the probe served while an attack lasts, however slow the machine.
+    pub fn wait_for_trips(&self, n: usize) {
+        super::eventually("probe round trips", || {
+            (self.trips.load(Ordering::Acquire) >= n).then_some(())
+        });
     }
 
     /// Stops the probe and returns its round-trip times (panics if a reply was wrong).
