@@ -70,6 +70,15 @@ pub struct ServeArgs {
     /// Serve PROTO on a Unix datagram socket at PATH (repeatable; disables the defaults).
     #[arg(long = "unixgram", value_name = "PROTO=PATH", value_parser = parse_unixgram)]
     pub unixgram: Vec<UnixBinding>,
+    /// Serve the default bindings on ADDR instead of 127.0.0.1, same ports (repeatable: `--host 0.0.0.0 --host ::`).
+    #[arg(long, value_name = "ADDR")]
+    pub host: Vec<std::net::IpAddr>,
+    /// Serve Prometheus metrics on `GET /metrics` at ADDR, e.g. 127.0.0.1:9898 (from the same event loop).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Every TCP and Unix stream connection must begin with a PROXY v1/v2 header (behind HAProxy and the like).
+    #[arg(long)]
+    pub proxy_protocol: bool,
     /// How stream sockets of the line protocols (timestamp, hello, chat, files) are cut into messages.
     #[arg(long, value_enum, default_value_t = Framing::Line)]
     pub framing: Framing,
@@ -220,13 +229,33 @@ impl ServeArgs {
         }
     }
 
+    /// True when `--tcp`, `--udp`, `--unix` or `--unixgram` replace the defaults.
+    pub fn has_explicit_bindings(&self) -> bool {
+        !(self.tcp.is_empty()
+            && self.udp.is_empty()
+            && self.unix.is_empty()
+            && self.unixgram.is_empty())
+    }
+
     /// The server configuration, with `max_conns_default` when `--max-conns` is absent.
     pub fn config(&self, max_conns_default: usize) -> ServerConfig {
         let mut bindings: Vec<Binding> = self.tcp.iter().chain(&self.udp).copied().collect();
         let unix_bindings: Vec<UnixBinding> =
             self.unix.iter().chain(&self.unixgram).cloned().collect();
-        if bindings.is_empty() && unix_bindings.is_empty() {
+        if !self.has_explicit_bindings() {
             bindings = Binding::defaults(self.files_root.is_some());
+            if !self.host.is_empty() {
+                bindings = self
+                    .host
+                    .iter()
+                    .flat_map(|&ip| {
+                        bindings.iter().map(move |b| Binding {
+                            addr: std::net::SocketAddr::new(ip, b.addr.port()),
+                            ..*b
+                        })
+                    })
+                    .collect();
+            }
         }
         ServerConfig {
             bindings,
@@ -305,6 +334,24 @@ mod tests {
         assert_eq!(config.bindings.len(), 1);
         assert_eq!(config.framing, Framing::Raw);
         assert_eq!(config.limits.idle_timeout, None);
+    }
+
+    #[test]
+    fn host_moves_the_defaults_and_only_the_defaults() {
+        let cli = parse(&["--host", "0.0.0.0", "--host", "::"]).unwrap();
+        let config = cli.serve_args().unwrap().config(100);
+        let defaults = Binding::defaults(false);
+        assert_eq!(config.bindings.len(), 2 * defaults.len());
+        assert_eq!(config.bindings[0].to_string(), "tcp echo 0.0.0.0:7007");
+        assert_eq!(
+            config.bindings[defaults.len()].to_string(),
+            "tcp echo [::]:7007"
+        );
+        let cli = parse(&["--host", "0.0.0.0", "--tcp", "echo=127.0.0.1:0"]).unwrap();
+        let config = cli.serve_args().unwrap().config(100);
+        assert_eq!(config.bindings.len(), 1);
+        assert!(config.bindings[0].addr.ip().is_loopback());
+        assert!(parse(&["--host", "localhost"]).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use clap::error::ErrorKind;
 use clap::Parser;
 use reactord::cli::{Cli, Command, ServeArgs};
 use reactord::config::{Binding, UnixBinding};
+use reactord::reactor::activation;
 use reactord::shards::Shards;
 use reactord::threaded::{self, ThreadedServer};
 use std::io::Write;
@@ -152,10 +153,34 @@ fn announce(bindings: &[Binding], unix_bindings: &[UnixBinding]) {
 fn serve(args: &ServeArgs) -> ExitCode {
     init_logging(args.log_level());
     let sockets = args.tcp.len() + args.udp.len() + args.unix.len() + args.unixgram.len();
-    let config = args.config(default_max_conns(sockets.max(16)));
+    let mut config = args.config(default_max_conns(sockets.max(16)));
+    let inherited = match activation::take_from_env() {
+        Ok(inherited) => inherited,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !inherited.is_empty() && !args.has_explicit_bindings() {
+        // Sockets passed by systemd replace the defaults, as explicit flags do.
+        config.bindings.clear();
+    }
     let count = args.reactors.resolve(reactord::shards::available_cores());
-    let mut shards = match Shards::bind(&config, count, args.reuse_port) {
+    let mut shards = match Shards::bind_adopting(&config, count, args.reuse_port, inherited) {
         Ok(shards) => shards,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    shards.require_proxy_header(args.proxy_protocol);
+    shards.notify_service_manager();
+    let metrics = match args
+        .metrics
+        .map(|addr| shards.serve_metrics(addr))
+        .transpose()
+    {
+        Ok(metrics) => metrics,
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::FAILURE;
@@ -166,6 +191,9 @@ fn serve(args: &ServeArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     announce(&shards.bindings(), &shards.unix_bindings());
+    if let Some(addr) = metrics {
+        println!("listening tcp metrics {addr}");
+    }
     match shards.run() {
         Ok(_) => ExitCode::SUCCESS,
         Err(err) => {
@@ -178,6 +206,10 @@ fn serve(args: &ServeArgs) -> ExitCode {
 /// `reactord threaded`: the same flags and stdout lines, one thread per connection.
 fn serve_threaded(args: &ServeArgs) -> ExitCode {
     init_logging(args.log_level());
+    if args.metrics.is_some() || args.proxy_protocol {
+        eprintln!("error: --metrics and --proxy-protocol are served by the event loop only, not the threaded baseline");
+        return ExitCode::FAILURE;
+    }
     if !args.unix.is_empty() || !args.unixgram.is_empty() {
         eprintln!("error: the threaded baseline serves TCP and UDP only, not Unix sockets");
         return ExitCode::FAILURE;

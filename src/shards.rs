@@ -19,19 +19,32 @@
 //!   addresses (a channel plus that loop's `Waker`); a chat line crosses
 //!   reactors as a message, stored once, never by one thread touching another's
 //!   connections.
-//! - **Signals.** With one reactor it watches SIGINT/SIGTERM itself, exactly
-//!   as `reactord` always did. With several, a small thread waits for the
-//!   signals and asks every reactor to drain; each finishes on its own.
+//! - **Signals.** With one reactor it watches SIGINT/SIGTERM (and SIGUSR1,
+//!   SIGHUP) itself, exactly as `reactord` always did. With several, a small
+//!   thread waits for the signals and asks every reactor to drain; each
+//!   finishes on its own. SIGUSR1 logs the sums of every reactor's counters.
+//! - **Running as a service.** Sockets passed by systemd are served by every
+//!   reactor (duplicate descriptors, like Unix sockets). The PROXY protocol
+//!   applies to every reactor's listeners. The metrics endpoint, systemd
+//!   notifications and the watchdog live on reactor 0: `READY=1` is sent once
+//!   every reactor's loop has started, `STOPPING=1` when reactor 0 begins its
+//!   drain (all reactors are asked at once). Metrics counters are the sums
+//!   over every reactor, with `reactord_reactor_*{reactor="K"}` per reactor;
+//!   the per-socket connection families, the loop-health figures and the
+//!   `STATUS=` connection count are reactor 0's own.
 //! - **Counters.** Each reactor counts alone. At the end the summary line
 //!   holds the sums, preceded (with more than one reactor) by one line per
 //!   reactor, `reactor K: connections=... messages=... bytes_in=... bytes_out=...`,
 //!   so an imbalance between reactors is visible.
 
 use crate::config::{Binding, ServerConfig, UnixBinding};
-use crate::reactor::{MailboxAddress, Reactor, ShutdownHandle, StartError, Stats, StatsHandle};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use crate::reactor::{
+    activation, MailboxAddress, Reactor, ShutdownHandle, StartError, Stats, StatsHandle,
+};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::thread;
 
@@ -90,8 +103,19 @@ impl Shards {
         count: usize,
         reuse_port: bool,
     ) -> Result<Shards, StartError> {
+        Shards::bind_adopting(config, count, reuse_port, Vec::new())
+    }
+
+    /// Like [`bind`](Self::bind), also serving sockets passed by systemd on
+    /// every reactor (see [`activation`]).
+    pub fn bind_adopting(
+        config: &ServerConfig,
+        count: usize,
+        reuse_port: bool,
+        inherited: Vec<activation::Inherited>,
+    ) -> Result<Shards, StartError> {
         let count = count.max(1);
-        let mut first = Reactor::bind_with(config, reuse_port || count > 1)?;
+        let mut first = Reactor::bind_adopting(config, reuse_port || count > 1, inherited)?;
         let mut reactors = Vec::with_capacity(count);
         for _ in 1..count {
             reactors.push(first.sibling(config)?);
@@ -107,6 +131,9 @@ impl Shards {
                 .map(|(_, address)| address.clone())
                 .collect();
             reactor.connect_siblings(others);
+        }
+        if count > 1 {
+            Reactor::start_together(&mut reactors);
         }
         Ok(Shards {
             reactors,
@@ -146,12 +173,35 @@ impl Shards {
         self.reactors.iter().map(Reactor::stats_handle).collect()
     }
 
-    /// Shuts every reactor down gracefully on SIGINT and SIGTERM (once per process).
+    /// Every reactor's stream connections must begin with a PROXY header.
+    pub fn require_proxy_header(&mut self, on: bool) {
+        for reactor in &mut self.reactors {
+            reactor.require_proxy_header(on);
+        }
+    }
+
+    /// Reactor 0 talks to systemd (see [`Reactor::notify_service_manager`]);
+    /// with several reactors, `READY=1` waits for all of them.
+    pub fn notify_service_manager(&mut self) {
+        self.reactors[0].notify_service_manager();
+    }
+
+    /// Serves the metrics of every reactor at `addr`, from reactor 0.
+    pub fn serve_metrics(&mut self, addr: SocketAddr) -> Result<SocketAddr, StartError> {
+        let siblings = self.reactors[1..]
+            .iter()
+            .map(Reactor::stats_handle)
+            .collect();
+        self.reactors[0].serve_metrics_with(addr, siblings)
+    }
+
+    /// Shuts every reactor down gracefully on SIGINT and SIGTERM, logs the
+    /// counters on SIGUSR1 and ignores SIGHUP (once per process).
     pub fn watch_signals(&mut self) -> io::Result<()> {
         if self.reactors.len() == 1 {
             return self.reactors[0].watch_signals();
         }
-        self.signals = Some(Signals::new([SIGINT, SIGTERM])?);
+        self.signals = Some(Signals::new([SIGINT, SIGTERM, SIGUSR1, SIGHUP])?);
         Ok(())
     }
 
@@ -167,10 +217,11 @@ impl Shards {
             });
         }
         let shutdown = self.shutdown_handle();
+        let stats = self.stats_handles();
         let signal_thread = self
             .signals
             .take()
-            .and_then(|signals| forward_signals(signals, &shutdown));
+            .and_then(|signals| forward_signals(signals, &shutdown, stats));
         let result = run_threads(self.reactors, &shutdown);
         if let Some((handle, thread)) = signal_thread {
             handle.close();
@@ -201,18 +252,31 @@ pub fn reactor_line(k: usize, stats: &Stats) -> String {
 type SignalThread = (signal_hook::iterator::Handle, thread::JoinHandle<()>);
 
 /// A thread that turns each SIGINT/SIGTERM into a shutdown request to every
-/// reactor (a second one cuts their drain short, as with one reactor).
-fn forward_signals(mut signals: Signals, shutdown: &ShardsShutdown) -> Option<SignalThread> {
+/// reactor (a second one cuts their drain short, as with one reactor), logs
+/// the summed counters on SIGUSR1 and ignores SIGHUP.
+fn forward_signals(
+    mut signals: Signals,
+    shutdown: &ShardsShutdown,
+    stats: Vec<StatsHandle>,
+) -> Option<SignalThread> {
     let handle = signals.handle();
     let shutdown = shutdown.clone();
     let spawned = thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
-                let name = if signal == SIGINT {
-                    "SIGINT"
-                } else {
-                    "SIGTERM"
+                let name = match signal {
+                    SIGUSR1 => {
+                        let per_reactor = stats.iter().map(StatsHandle::snapshot).collect();
+                        log::info!("counters: {}", ShardStats { per_reactor }.total());
+                        continue;
+                    }
+                    SIGHUP => {
+                        log::info!("received SIGHUP: ignored (reactord has nothing to reload; restart to change settings)");
+                        continue;
+                    }
+                    SIGINT => "SIGINT",
+                    _ => "SIGTERM",
                 };
                 log::info!("received {name}");
                 shutdown.shutdown();

@@ -43,6 +43,10 @@ pub struct Stats {
     /// UDP replies not sent because the source was one of the server's own
     /// UDP ports on this host (a reflection loop).
     pub udp_own_port: u64,
+    /// Connections closed because their PROXY header was malformed, too long or too slow.
+    pub proxy_header: u64,
+    /// Times accepting paused because `--max-conns` connections were open.
+    pub max_conns_reached: u64,
 }
 
 impl Stats {
@@ -64,6 +68,8 @@ impl Stats {
         self.udp_over_budget += other.udp_over_budget;
         self.spawn_failed += other.spawn_failed;
         self.udp_own_port += other.udp_own_port;
+        self.proxy_header += other.proxy_header;
+        self.max_conns_reached += other.max_conns_reached;
     }
 }
 
@@ -75,7 +81,7 @@ impl fmt::Display for Stats {
             "connections={} idle_closed={} drain_aborted={} bytes_in={} bytes_out={} \
              messages={} udp_in={} udp_out={} udp_dropped={} accept_fd_exhausted={} \
              refused_per_ip={} refused_rate={} udp_low_port={} udp_over_budget={} \
-             spawn_failed={} udp_own_port={}",
+             spawn_failed={} udp_own_port={} proxy_header={} max_conns_reached={}",
             self.connections,
             self.idle_closed,
             self.drain_aborted,
@@ -92,6 +98,8 @@ impl fmt::Display for Stats {
             self.udp_over_budget,
             self.spawn_failed,
             self.udp_own_port,
+            self.proxy_header,
+            self.max_conns_reached,
         )
     }
 }
@@ -114,7 +122,8 @@ mod tests {
             total.to_string(),
             "connections=2 idle_closed=0 drain_aborted=0 bytes_in=10 bytes_out=0 messages=0 \
              udp_in=0 udp_out=0 udp_dropped=0 accept_fd_exhausted=0 refused_per_ip=0 \
-             refused_rate=0 udp_low_port=0 udp_over_budget=0 spawn_failed=2 udp_own_port=0"
+             refused_rate=0 udp_low_port=0 udp_over_budget=0 spawn_failed=2 udp_own_port=0 \
+             proxy_header=0 max_conns_reached=0"
         );
     }
 }

@@ -117,15 +117,12 @@ impl Reactor {
             return; // Out of descriptors: the retry timer will bring us back.
         }
         for _ in 0..ACCEPT_BUDGET {
-            if !self
-                .guard
-                .reserve(self.connections.len(), self.limits.max_conns)
-            {
+            // A connection still sending its PROXY header holds a place too.
+            let open = self.connections.len() + self.ops.handshakes.len();
+            if !self.guard.reserve(open, self.limits.max_conns) {
                 if !self.accept.paused_at_cap {
-                    log::info!(
-                        "at --max-conns {}: new clients wait in the backlog",
-                        self.limits.max_conns
-                    );
+                    // Logged at warn by `refusals`, at most once a second.
+                    self.stats.max_conns_reached += 1;
                     self.accept.paused_at_cap = true;
                 }
                 if self.guard.is_shared() {
@@ -162,19 +159,10 @@ impl Reactor {
                 self.guard.unreserve();
             }
             match accepted {
-                Ok((stream, peer)) => {
-                    let admitted = match peer {
-                        Peer::Inet(addr) => self.guard.admit(addr, now, &mut self.stats),
-                        // Local clients only: no per-source limits.
-                        Peer::Unix => true,
-                    };
-                    if admitted {
-                        self.add_connection(stream, peer, index, now, wall);
-                    } else {
-                        self.guard.unreserve();
-                        refuse(stream);
-                    }
+                Ok((stream, peer)) if self.ops.proxy_protocol => {
+                    self.begin_handshake(stream, peer, index, now, wall);
                 }
+                Ok((stream, peer)) => self.admit_stream(stream, peer, index, now, wall),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     log::trace!(
                         "{} accept WouldBlock: backlog drained",
@@ -193,6 +181,28 @@ impl Reactor {
             }
         }
         self.yielded.push(token::source(index));
+    }
+
+    /// Serves `stream` from `peer` if the per-source limits allow it.
+    pub(super) fn admit_stream(
+        &mut self,
+        stream: Stream,
+        peer: Peer,
+        listener: usize,
+        now: Instant,
+        wall: SystemTime,
+    ) {
+        let admitted = match peer {
+            Peer::Inet(addr) => self.guard.admit(addr, now, &mut self.stats),
+            // Local clients only: no per-source limits.
+            Peer::Unix => true,
+        };
+        if admitted {
+            self.add_connection(stream, peer, listener, now, wall);
+        } else {
+            self.guard.unreserve();
+            refuse(stream);
+        }
     }
 
     /// `accept` failed for a reason that retrying at once would not cure:
@@ -268,6 +278,7 @@ impl Reactor {
         );
         self.connections.insert(conn);
         self.stats.connections += 1;
+        self.ops.count_accept(listener);
         if protocol == Protocol::Chat {
             let seat = self.rooms.join(listener, key, generation);
             self.connections[key].seat = seat;
@@ -286,11 +297,8 @@ impl Reactor {
 
     /// After a connection closes: if accepting had stopped, start again.
     pub(super) fn resume_accepting_if_paused(&mut self) {
-        if self.accept.paused_at_cap
-            && self
-                .guard
-                .below(self.connections.len(), self.limits.max_conns)
-        {
+        let open = self.connections.len() + self.ops.handshakes.len();
+        if self.accept.paused_at_cap && self.guard.below(open, self.limits.max_conns) {
             self.accept.paused_at_cap = false;
             queue_listeners(&self.sources, &mut self.yielded);
         } else if self.accept.retry_at.is_some() {

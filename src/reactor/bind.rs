@@ -22,6 +22,7 @@ use mio::net::{TcpListener, UdpSocket, UnixDatagram, UnixListener};
 pub(super) fn open_sources(
     config: &ServerConfig,
     reuse_port: bool,
+    socket_files: &mut super::socket_files::SocketFiles,
 ) -> Result<Vec<Source>, StartError> {
     let options = SocketOptions::nonblocking(reuse_port);
     // Accepted TCP sockets inherit the listener's send buffer size.
@@ -68,17 +69,17 @@ pub(super) fn open_sources(
         super::unix_path::remove_stale(&binding.path, binding.datagram).map_err(failed)?;
         let source = if binding.datagram {
             let socket = UnixDatagram::bind(&binding.path).map_err(failed)?;
+            socket_files.add(binding.path.clone(), FileId::of(&binding.path).ok());
             Source::UnixDatagram {
                 socket,
                 binding: binding.clone(),
-                file: FileId::of(&binding.path).ok(),
             }
         } else {
             let socket = UnixListener::bind(&binding.path).map_err(failed)?;
+            socket_files.add(binding.path.clone(), FileId::of(&binding.path).ok());
             Source::UnixListener {
                 socket,
                 binding: binding.clone(),
-                file: FileId::of(&binding.path).ok(),
             }
         };
         sources.push(source);

@@ -40,26 +40,38 @@
 //! - `guard.rs`: per-source limits (connections, connection rate, UDP reply budget).
 //! - `unix_path.rs`: which socket file is ours, and where a Unix datagram reply may go.
 //! - `udp.rs`: datagrams. `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
+//! - `ops.rs`: running as a service: `metrics/` (the Prometheus endpoint),
+//!   `proxied.rs` (PROXY headers), `activation.rs` and `notify.rs` (systemd),
+//!   `refusals.rs` (rate-limited warnings), `socket_files.rs` (cleanup on exit),
+//!   `start_gate.rs` (readiness once every sibling is serving).
 //! - `sibling.rs`: the same loop again for another core (`--reactors N`, wired
 //!   by `crate::shards`); `process_limits.rs`: the limits siblings share;
 //!   `mailbox.rs`: messages between siblings (a channel plus the receiver's waker);
 //!   `room_mail.rs`: a chat room's messages from sibling reactors.
 
 mod accept;
+pub mod activation;
 mod bind;
 mod connection;
 mod context;
 mod fanout;
 pub(crate) mod guard;
 mod mailbox;
+mod metrics;
+mod notify;
+mod ops;
 mod outbox;
 mod posted;
 mod process_limits;
+mod proxied;
+mod refusals;
 mod room;
 mod room_mail;
 mod shutdown;
 mod sibling;
+mod socket_files;
 mod source;
+mod start_gate;
 mod stats;
 mod stream;
 mod timers;
@@ -122,6 +134,7 @@ pub struct Reactor {
     /// Mail from sibling reactors, and where to post theirs.
     mailbox: mailbox::Mailbox,
     shutdown: shutdown::ShutdownState,
+    ops: ops::Operations,
 }
 
 impl Reactor {
@@ -133,8 +146,7 @@ impl Reactor {
     /// Like [`bind`](Self::bind), with `SO_REUSEPORT` on TCP and UDP sockets
     /// when `reuse_port`, so that other processes may serve the same ports.
     pub fn bind_with(config: &ServerConfig, reuse_port: bool) -> Result<Reactor, StartError> {
-        let sources = bind::open_sources(config, reuse_port)?;
-        Reactor::with_sources(config, sources.into_iter().map(Some).collect())
+        Self::bind_adopting(config, reuse_port, Vec::new())
     }
 
     /// Prepares a loop serving `sources`, already opened; a `None` keeps its
@@ -142,6 +154,7 @@ impl Reactor {
     fn with_sources(
         config: &ServerConfig,
         mut sources: Vec<Option<Source>>,
+        socket_files: socket_files::SocketFiles,
     ) -> Result<Reactor, StartError> {
         let files = match &config.files_root {
             Some(dir) => Some(FilesRoot::new(dir).map_err(|err| {
@@ -161,7 +174,9 @@ impl Reactor {
                 .register(poll.registry(), token::source(index))
                 .map_err(StartError::Poll)?;
         }
+        let ops = ops::Operations::new(&sources, socket_files);
         Ok(Reactor {
+            ops,
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
             rooms: room::Rooms::new(sources.len(), config.limits.max_pending),
@@ -225,9 +240,11 @@ impl Reactor {
             self.bindings().len() + self.unix_bindings().len(),
             self.limits.max_conns
         );
+        self.arrive_and_announce();
         loop {
             let now = Instant::now();
             self.fire_timers(now);
+            self.begin_turn(now);
             self.check_rooms(now);
             self.deliver_rooms();
             if self.shutdown.drained(now, self.connections.len()) {
@@ -242,6 +259,7 @@ impl Reactor {
             }
             let (now, wall) = (Instant::now(), SystemTime::now());
             let events = mem::replace(&mut self.events, Events::with_capacity(0));
+            let batch = events.iter().count();
             for event in events.iter() {
                 log::trace!(
                     "event {} readable={} writable={} read_closed={} error={}",
@@ -259,6 +277,7 @@ impl Reactor {
             self.serve_posted(now, wall);
             self.deliver_rooms();
             self.published.publish(&self.stats);
+            self.end_turn(now, batch);
         }
         Ok(self.finish())
     }
@@ -272,6 +291,8 @@ impl Reactor {
             }
             Target::Signals => self.handle_signals(now),
             Target::Source(index) => self.handle_source(index, now, wall),
+            Target::Metrics(key) => self.handle_metrics(key, now),
+            Target::Handshake(key) => self.handle_handshake(key, now, wall),
             Target::Connection { key, generation } => {
                 self.handle_connection(key, generation, now, wall)
             }
@@ -439,6 +460,7 @@ impl Reactor {
             self.rooms.next_check(),
             self.accept.retry_at(),
             self.shutdown.deadline(),
+            self.ops.deadline(&self.stats),
         ]
         .into_iter()
         .flatten()

@@ -13,10 +13,9 @@
 //! 3. the loop ends when no connection is left or `--drain-timeout` has passed,
 //!    and the summary is logged. A second signal cuts the drain short.
 
-use super::source::Source;
 use super::{token, Reactor, Stats};
 use mio::{Interest, Waker};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +36,11 @@ impl ShutdownHandle {
         if let Err(err) = self.waker.wake() {
             log::error!("cannot wake the event loop for shutdown: {err}");
         }
+    }
+
+    /// The reactor's waker, to wake it for something other than a shutdown.
+    pub(super) fn waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.waker)
     }
 }
 
@@ -83,11 +87,12 @@ impl Reactor {
         self.shutdown.handle.clone()
     }
 
-    /// Shuts down gracefully on SIGINT and SIGTERM.
+    /// Shuts down gracefully on SIGINT and SIGTERM; logs the counters on
+    /// SIGUSR1; logs and otherwise ignores SIGHUP (nothing is reloaded).
     ///
     /// Signal dispositions are process-wide, so call this for one reactor per process.
     pub fn watch_signals(&mut self) -> io::Result<()> {
-        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR1, SIGHUP])?;
         self.poll
             .registry()
             .register(&mut signals, token::SIGNALS, Interest::READABLE)?;
@@ -108,10 +113,17 @@ impl Reactor {
             None => return,
         };
         for signal in received {
-            let name = if signal == SIGINT {
-                "SIGINT"
-            } else {
-                "SIGTERM"
+            let name = match signal {
+                SIGUSR1 => {
+                    log::info!("counters: {}", self.stats);
+                    continue;
+                }
+                SIGHUP => {
+                    log::info!("received SIGHUP: ignored (reactord has nothing to reload; restart to change settings)");
+                    continue;
+                }
+                SIGINT => "SIGINT",
+                _ => "SIGTERM",
             };
             log::info!("received {name}");
             self.begin_shutdown(now);
@@ -128,6 +140,8 @@ impl Reactor {
             return;
         }
         let drain = self.limits.drain_timeout;
+        self.ops.notifier.stopping(self.connections.len());
+        self.close_handshakes();
         log::info!(
             "shutting down: not accepting; delivering pending replies to {} connections (at most {drain:?})",
             self.connections.len()
@@ -136,11 +150,9 @@ impl Reactor {
             // Dropping a listener or UDP socket closes it; deregistering first keeps the poll tidy.
             if let Some(mut source) = source.take() {
                 let _ = source.deregister(self.poll.registry());
-                if self.siblings.owns_socket_files() {
-                    remove_socket_file(&source);
-                }
             }
         }
+        self.ops.socket_files.remove_all();
         // A huge drain timeout waits as long as it takes (no overflow panic).
         self.shutdown.drain_deadline = Some(crate::config::saturating_deadline(now, drain));
         for (key, conn) in self.connections.iter_mut() {
@@ -175,11 +187,9 @@ impl Reactor {
             }
             self.guard.unreserve();
         }
-        if self.siblings.owns_socket_files() {
-            for source in self.sources.iter().flatten() {
-                remove_socket_file(source);
-            }
-        }
+        // Only the reactor that bound them lists socket files (a sibling's
+        // list is empty), and each is removed only if the path still names it.
+        self.ops.socket_files.remove_all();
         if self.siblings.any() {
             // The layer that started the siblings logs the sum, and a line per reactor.
             log::debug!("this reactor: {}", self.stats);
@@ -188,15 +198,5 @@ impl Reactor {
         }
         self.published.publish(&self.stats);
         self.stats
-    }
-}
-
-/// A Unix socket's file outlives the socket: remove it on a clean shutdown,
-/// if the path still names the file this server bound.
-fn remove_socket_file(source: &Source) {
-    if let Source::UnixListener { binding, file, .. } | Source::UnixDatagram { binding, file, .. } =
-        source
-    {
-        super::unix_path::remove_if_ours(&binding.path, *file);
     }
 }

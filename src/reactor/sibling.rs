@@ -15,7 +15,11 @@
 //!   reactor is woken for a new connection, the first to call `accept` gets
 //!   it, the others meet `WouldBlock` (a spurious event, which the loop treats
 //!   as normal). Unix datagram sockets are shared the same way. Only the first
-//!   reactor removes the socket files at shutdown.
+//!   reactor removes the socket files at shutdown: a sibling's list of socket
+//!   files to remove (`socket_files.rs`) is empty.
+//! - **Sockets passed by systemd** (`activation.rs`) are shared like Unix
+//!   sockets, by duplicate descriptors, whatever their kind: systemd bound
+//!   them without `SO_REUSEPORT`, so a sibling could not bind the address again.
 //! - **Chat**: a room is one room whatever reactor each member landed on.
 //!   Each reactor delivers a line to its own members and posts it, stored
 //!   once, to its siblings' mailboxes (see `mailbox.rs`), which the layer
@@ -34,8 +38,6 @@ use std::os::fd::{AsFd, OwnedFd};
 pub(super) struct SiblingState {
     /// Made by [`Reactor::sibling`], or asked for one.
     any: bool,
-    /// A sibling made by [`Reactor::sibling`]; its Unix sockets are duplicates.
-    borrowed_files: bool,
 }
 
 impl SiblingState {
@@ -43,20 +45,28 @@ impl SiblingState {
     pub(super) fn any(&self) -> bool {
         self.any
     }
-
-    /// Only the first reactor removes Unix socket files at shutdown.
-    pub(super) fn owns_socket_files(&self) -> bool {
-        !self.borrowed_files
-    }
 }
 
 impl Source {
     /// The same socket for a sibling: a new `SO_REUSEPORT` bind for TCP and
-    /// UDP, a duplicate descriptor for Unix sockets.
-    fn for_sibling(&self, send_buffer: Option<usize>) -> io::Result<Source> {
+    /// UDP, a duplicate descriptor for Unix sockets and for every socket
+    /// passed by systemd (`inherited`).
+    fn for_sibling(&self, send_buffer: Option<usize>, inherited: bool) -> io::Result<Source> {
         let options = SocketOptions::nonblocking(true);
         let tcp_options = options.with_send_buffer(send_buffer);
         Ok(match self {
+            Source::Listener {
+                socket, binding, ..
+            } if inherited => Source::Listener {
+                socket: mio::net::TcpListener::from_std(duplicate(socket)?.into()),
+                binding: *binding,
+            },
+            Source::Udp {
+                socket, binding, ..
+            } if inherited => Source::Udp {
+                socket: mio::net::UdpSocket::from_std(duplicate(socket)?.into()),
+                binding: *binding,
+            },
             Source::Listener { binding, .. } => Source::Listener {
                 socket: mio::net::TcpListener::from_std(net::tcp_listener(
                     binding.addr,
@@ -68,20 +78,17 @@ impl Source {
                 socket: mio::net::UdpSocket::from_std(net::udp_socket(binding.addr, options)?),
                 binding: *binding,
             },
-            // `file: None`: the first reactor alone removes the socket file.
             Source::UnixListener {
                 socket, binding, ..
             } => Source::UnixListener {
                 socket: mio::net::UnixListener::from_std(duplicate(socket)?.into()),
                 binding: binding.clone(),
-                file: None,
             },
             Source::UnixDatagram {
                 socket, binding, ..
             } => Source::UnixDatagram {
                 socket: mio::net::UnixDatagram::from_std(duplicate(socket)?.into()),
                 binding: binding.clone(),
-                file: None,
             },
         })
     }
@@ -110,26 +117,29 @@ impl Reactor {
     /// before [`run`](Self::run); the sibling runs on its own thread.
     pub fn sibling(&mut self, config: &ServerConfig) -> Result<Reactor, StartError> {
         let mut sources = Vec::with_capacity(self.sources.len());
-        for source in &self.sources {
+        let first_inherited = self.sources.len() - self.ops.inherited;
+        for (index, source) in self.sources.iter().enumerate() {
+            let inherited = index >= first_inherited;
             let copy = match source {
-                Some(source) => Some(source.for_sibling(config.limits.sndbuf).map_err(|err| {
-                    StartError::Bind {
-                        what: format!("{} for another reactor", source.describe()),
-                        source: err,
-                    }
-                })?),
+                Some(source) => Some(
+                    source
+                        .for_sibling(config.limits.sndbuf, inherited)
+                        .map_err(|err| StartError::Bind {
+                            what: format!("{} for another reactor", source.describe()),
+                            source: err,
+                        })?,
+                ),
                 None => None,
             };
             sources.push(copy);
         }
-        let mut sibling = Reactor::with_sources(config, sources)?;
+        // No socket files of its own: the first reactor removes them.
+        let mut sibling = Reactor::with_sources(config, sources, Default::default())?;
+        sibling.ops.inherited = self.ops.inherited;
         let shared = self.guard.share(self.connections.len(), &self.limits);
         sibling.guard = super::process_limits::ProcessLimits::join(shared);
         self.siblings.any = true;
-        sibling.siblings = SiblingState {
-            any: true,
-            borrowed_files: true,
-        };
+        sibling.siblings = SiblingState { any: true };
         Ok(sibling)
     }
 }

@@ -1,6 +1,5 @@
 //! The sockets the loop listens on, and what can go wrong opening them.
 
-use super::unix_path::FileId;
 use crate::config::{Binding, UnixBinding};
 use crate::protocol::Protocol;
 use mio::event::Source as _;
@@ -23,13 +22,10 @@ pub(super) enum Source {
     UnixListener {
         socket: UnixListener,
         binding: UnixBinding,
-        /// The socket file as bound: removed at shutdown only if still this one.
-        file: Option<FileId>,
     },
     UnixDatagram {
         socket: UnixDatagram,
         binding: UnixBinding,
-        file: Option<FileId>,
     },
 }
 

@@ -10,6 +10,8 @@
 //! 1                  the signal pipe (SIGINT, SIGTERM)
 //! 2 .. 2^32          listeners and UDP sockets, by their index
 //! bit 63 set         a connection: slab key in bits 0..32, generation in bits 32..63
+//! bit 62 set         the metrics endpoint: 0 its listener, 1 + key its connections
+//! bit 61 set         a connection still sending its PROXY header, by key
 //! ```
 //!
 //! The generation is what makes a stale event harmless. A connection closed
@@ -30,6 +32,8 @@ pub const WAKER: Token = Token(0);
 pub const SIGNALS: Token = Token(1);
 const FIRST_SOURCE: usize = 2;
 const CONNECTION_BIT: usize = 1 << 63;
+const METRICS_BIT: usize = 1 << 62;
+const HANDSHAKE_BIT: usize = 1 << 61;
 const KEY_BITS: u32 = 32;
 const KEY_MASK: usize = (1 << KEY_BITS) - 1;
 /// Generations wrap within 31 bits.
@@ -44,6 +48,10 @@ pub enum Target {
     Signals,
     /// A listener or UDP socket, by index.
     Source(usize),
+    /// The metrics endpoint: `None` its listener, `Some(key)` one of its connections.
+    Metrics(Option<usize>),
+    /// A connection whose PROXY header has not arrived yet, by key.
+    Handshake(usize),
     /// A connection, by slab key and generation.
     Connection {
         /// Slot in the slab.
@@ -66,6 +74,16 @@ pub fn connection(key: usize, generation: u32) -> Token {
     Token(CONNECTION_BIT | generation << KEY_BITS | key)
 }
 
+/// The token of the metrics listener (`None`) or metrics connection `key`.
+pub fn metrics(key: Option<usize>) -> Token {
+    Token(METRICS_BIT | key.map_or(0, |key| key + 1))
+}
+
+/// The token of pending PROXY handshake `key`.
+pub fn handshake(key: usize) -> Token {
+    Token(HANDSHAKE_BIT | key)
+}
+
 /// Decodes a token.
 pub fn target(token: Token) -> Target {
     let Token(raw) = token;
@@ -74,6 +92,10 @@ pub fn target(token: Token) -> Target {
             key: raw & KEY_MASK,
             generation: ((raw & !CONNECTION_BIT) >> KEY_BITS) as u32,
         }
+    } else if raw & METRICS_BIT != 0 {
+        Target::Metrics((raw & !METRICS_BIT).checked_sub(1))
+    } else if raw & HANDSHAKE_BIT != 0 {
+        Target::Handshake(raw & !HANDSHAKE_BIT)
     } else if token == WAKER {
         Target::Waker
     } else if token == SIGNALS {
@@ -94,6 +116,9 @@ impl std::fmt::Display for Label {
             Target::Waker => f.write_str("waker"),
             Target::Signals => f.write_str("signals"),
             Target::Source(index) => write!(f, "source#{index}"),
+            Target::Metrics(None) => f.write_str("metrics"),
+            Target::Metrics(Some(key)) => write!(f, "metrics#{key}"),
+            Target::Handshake(key) => write!(f, "proxy#{key}"),
             Target::Connection { key, generation } => write!(f, "conn#{key}.{generation}"),
         }
     }
@@ -109,6 +134,9 @@ mod tests {
         assert_eq!(target(SIGNALS), Target::Signals);
         assert_eq!(target(source(0)), Target::Source(0));
         assert_eq!(target(source(7)), Target::Source(7));
+        assert_eq!(target(metrics(None)), Target::Metrics(None));
+        assert_eq!(target(metrics(Some(0))), Target::Metrics(Some(0)));
+        assert_eq!(target(handshake(9)), Target::Handshake(9));
         for (key, generation) in [(0, 0), (0, 1), (5, GENERATION_MASK), (u32::MAX as usize, 3)] {
             assert_eq!(
                 target(connection(key, generation)),
