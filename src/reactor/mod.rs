@@ -12,10 +12,11 @@
 //!   comes until the socket goes from not-ready to ready again. So the loop
 //!   accepts until `WouldBlock`, reads until `WouldBlock`, writes until
 //!   `WouldBlock`. A source that stops early for fairness (it used its turn's
-//!   budget) is put on the `yielded` list and served again next turn with a
-//!   zero poll timeout; one busy client can never starve the others. Only a
-//!   few yielded sources are served per turn, oldest first, so new events
-//!   (a quiet client's request) are polled for between them.
+//!   budget) is posted on the `yielded` list (at most once, see `posted.rs`)
+//!   and served again after this batch of events, 16 at a time, oldest
+//!   first, with a zero poll timeout in between; so new events (a quiet
+//!   client's request) are polled for between them and one busy client can
+//!   never starve the others.
 //! - **Interrupted is not an error.** `EINTR` is retried.
 //! - **Stale events are normal.** Closing a connection in the middle of a
 //!   batch leaves its later events in the batch; the token's generation (see
