@@ -114,13 +114,16 @@ impl Case {
             conns,
             size,
             // Thousands of connections from one source address use up its ephemeral
-            // ports fast. Not churn: binding a source address before connect makes
-            // the kernel search for a port no TIME_WAIT socket holds, which slowed
-            // churn to ~200 connects/s after the big cases had run.
-            sources: if conns >= 1000 && scenario != Scenario::Udp {
-                4
-            } else {
-                1
+            // ports fast. Churn too: one source address sustains only ~14,000
+            // connects a second to one server port (each port waits a second in
+            // TIME_WAIT before reuse), and past that each connect() searches the
+            // whole port range for milliseconds while the load generator's loop
+            // waits: a p99 of ~25 ms that was the client's (BENCHMARKS.md, churn).
+            sources: match scenario {
+                Scenario::Churn => 4,
+                Scenario::Udp => 1,
+                _ if conns >= 1000 => 4,
+                _ => 1,
             },
             // The window opens only once all 10,000 are connected (the ramp is
             // reported apart), but at 10,000 connections each one makes few round
@@ -219,6 +222,14 @@ mod tests {
         assert_eq!(all[9].name, "echo 4 KiB x 10000");
         assert_eq!(all[2].designs(true).len(), 3);
         assert_eq!(all[0].designs(true).len(), 2);
+    }
+
+    #[test]
+    fn churn_and_the_big_cases_spread_over_source_addresses() {
+        assert_eq!(Case::new(Scenario::Churn, 10, 16).sources, 4);
+        assert_eq!(Case::new(Scenario::Echo, 10_000, 64).sources, 4);
+        assert_eq!(Case::new(Scenario::Echo, 100, 64).sources, 1);
+        assert_eq!(Case::new(Scenario::Udp, 1000, 64).sources, 1);
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub struct BenchArgs {
     /// The server's protocol: hello or timestamp for lines; any for udp [default: lines hello, others echo].
     #[arg(long, value_name = "PROTO")]
     pub protocol: Option<Protocol>,
-    /// Spread source addresses over 127.0.0.1..=127.0.0.K (more than ~28k connections need K > 1).
+    /// Spread source addresses over 127.0.0.1..=127.0.0.K (more than ~28k connections, or churn past ~14k connects/s, need K > 1).
     #[arg(long, value_name = "K", default_value_t = 1)]
     pub sources: usize,
     /// hold: connections verified again after the idle period.

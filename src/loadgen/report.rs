@@ -139,6 +139,8 @@ pub struct Report {
     pub bytes_received: u64,
     /// Connections (or sockets) opened successfully.
     pub connects: u64,
+    /// `connect` calls that took 1 ms or more in this machine's kernel (a port search).
+    pub slow_connect_calls: u64,
     /// Requests unanswered when the run ended (not errors: the clock ran out).
     pub unfinished: u64,
     /// Latency of completed operations, in microseconds (`null` when none completed).
@@ -209,6 +211,7 @@ impl Report {
             bytes_sent: stats.bytes_sent,
             bytes_received: stats.bytes_received,
             connects: stats.connects,
+            slow_connect_calls: stats.slow_connect_calls,
             unfinished: stats.unfinished,
             latency_us: percentiles(&stats.latency),
             errors: ErrorKind::ALL
@@ -220,18 +223,35 @@ impl Report {
         }
     }
 
-    /// One line naming the likely cause when the server refused, reset or closed connections.
+    /// One line naming the likely cause when the server refused, reset or
+    /// closed connections, or when this client's own `connect` calls were slow.
     pub fn hint(&self) -> Option<String> {
         let refused: u64 = ErrorKind::ALL
             .iter()
             .filter(|kind| kind.is_refusal())
             .map(|&kind| self.errors_of(kind))
             .sum();
-        (refused > 0).then(|| {
+        let refusals = (refused > 0).then(|| {
             format!(
                 "the server refused, reset or closed {refused} connection(s): per-source limits? \
                  see reactord's --max-conns-per-ip and --conn-rate-per-ip (0: no limit), \
                  or the server's listen backlog"
+            )
+        });
+        refusals.or_else(|| self.port_search_hint())
+    }
+
+    /// Churn from one source address past ~14,000 connects a second: more
+    /// than 1 in 1,000 `connect` calls searched for a port (see BENCHMARKS.md).
+    fn port_search_hint(&self) -> Option<String> {
+        let slow = self.slow_connect_calls;
+        (slow > 0 && slow * 1000 >= self.connects).then(|| {
+            format!(
+                "{slow} of {} connect() calls took over 1 ms in this client's kernel, searching \
+                 for a free source port (the recent ones wait in TIME_WAIT): the rate and the \
+                 latency tail are the client's; on loopback, --sources 4 spreads the connections \
+                 over 4 source addresses",
+                self.connects
             )
         })
     }
@@ -446,5 +466,27 @@ mod tests {
             "{table}"
         );
         assert!(report.hint().is_none());
+    }
+
+    #[test]
+    fn slow_connect_calls_earn_a_hint_that_names_the_client() {
+        let config = BenchConfig::new(Scenario::Churn, "127.0.0.1:7".parse().unwrap());
+        let phases = Phases {
+            ramp: Duration::ZERO,
+            ramp_connected: 0,
+            window: Duration::from_secs(1),
+        };
+        let mut stats = Stats::new();
+        stats.connects = 2000;
+        stats.note_connect_call(Duration::from_micros(900));
+        assert!(Report::new(&config, &stats, phases, None).hint().is_none());
+        stats.note_connect_call(Duration::from_millis(1));
+        stats.note_connect_call(Duration::from_millis(30));
+        let report = Report::new(&config, &stats, phases, None);
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["slow_connect_calls"], 2);
+        let hint = report.hint().expect("2 slow calls in 2,000 connects");
+        assert!(hint.contains("2 of 2000 connect() calls"), "{hint}");
+        assert!(hint.contains("--sources"), "{hint}");
     }
 }

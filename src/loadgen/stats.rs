@@ -10,6 +10,10 @@ use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// A `connect` call (non-blocking: it only starts the handshake) this slow
+/// was searching for a source port.
+pub const SLOW_CONNECT_CALL: Duration = Duration::from_millis(1);
+
 /// Highest latency recorded exactly, in microseconds (one minute); above it values saturate.
 const MAX_LATENCY_US: u64 = 60_000_000;
 
@@ -24,6 +28,9 @@ pub struct Stats {
     pub bytes_received: u64,
     /// Connections (or UDP sockets) successfully opened.
     pub connects: u64,
+    /// `connect` calls that took [`SLOW_CONNECT_CALL`] or more inside the call
+    /// itself: the kernel searching for a free ephemeral port (see [`Stats::note_connect_call`]).
+    pub slow_connect_calls: u64,
     /// Requests still unanswered when the run ended.
     pub unfinished: u64,
     /// Failed operations, indexed by [`ErrorKind::index`].
@@ -75,6 +82,7 @@ impl Stats {
             bytes_sent: 0,
             bytes_received: 0,
             connects: 0,
+            slow_connect_calls: 0,
             unfinished: 0,
             errors: [0; ErrorKind::ALL.len()],
             latency: histogram(),
@@ -95,6 +103,17 @@ impl Stats {
         if let Some((cpu, wall)) = self.cpu_mark.take() {
             self.cpu += thread_cpu().saturating_sub(cpu);
             self.wall += wall.elapsed();
+        }
+    }
+
+    /// Notes how long one non-blocking `connect` call took. It returns at once
+    /// unless the kernel had to search for a source port: on loopback, with
+    /// one source address, that search runs through every port in TIME_WAIT
+    /// once churn opens more connections a second than it can recycle, and
+    /// the event loop (every other connection) waits for it.
+    pub fn note_connect_call(&mut self, call: Duration) {
+        if call >= SLOW_CONNECT_CALL {
+            self.slow_connect_calls += 1;
         }
     }
 
@@ -134,6 +153,7 @@ impl Stats {
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
         self.connects += other.connects;
+        self.slow_connect_calls += other.slow_connect_calls;
         self.unfinished += other.unfinished;
         for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
             *mine += theirs;

@@ -407,7 +407,10 @@ impl<'a> Engine<'a> {
         }
         let source = self.config.source(self.first + i);
         let conn = &mut self.conns[i];
-        let registered = conn.open(self.config.addr, source, now).and_then(|()| {
+        let call = Instant::now();
+        let opened = conn.open(self.config.addr, source, now);
+        self.stats.note_connect_call(call.elapsed());
+        let registered = opened.and_then(|()| {
             let stream = conn.stream.as_mut().expect("open just set the stream");
             self.poll
                 .registry()

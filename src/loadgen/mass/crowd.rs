@@ -13,13 +13,13 @@
 //! at all (or until the hold ends): an idle crowd costs this process nothing.
 
 use super::MassConfig;
+use crate::loadgen::conn::set_bind_address_no_port;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, SockRef, Socket, Type};
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 /// Bytes of one round trip's payload.
@@ -383,25 +383,4 @@ fn connect(addr: SocketAddr, source: Ipv4Addr) -> io::Result<TcpStream> {
         Err(err) => return Err(err),
     }
     Ok(TcpStream::from_std(socket.into()))
-}
-
-/// Sets `IP_BIND_ADDRESS_NO_PORT` (Linux 4.2 and later), which socket2 does not wrap.
-fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
-    let one: libc::c_int = 1;
-    // SAFETY: the descriptor is open (owned by `socket`), and the option value is
-    // a live c_int whose exact size is passed along with it.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
