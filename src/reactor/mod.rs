@@ -78,6 +78,8 @@ mod stream;
 mod timers;
 pub mod token;
 mod udp;
+#[cfg(target_os = "linux")]
+mod udp_batch;
 mod unix_path;
 
 pub use mailbox::MailboxAddress;
