@@ -156,23 +156,30 @@ impl Target {
         }
     }
 
-    /// `rate ratio 1.12 (target ≥ 1.10): met`; `not measured` without a ratio.
+    /// `rate ratio 1.12 (target ≥ 1.10): met`; `not measured` without a ratio;
+    /// pairs that spread more than [`NOISY`](super::spread::NOISY) say so after the verdict.
     pub fn line(&self, ratio: Option<&Stat>) -> String {
         let target = match self.bound {
             Bound::AtLeast(bound) => format!("≥ {bound:.2}"),
             Bound::AtMost(bound) => format!("≤ {bound:.2}"),
         };
         match ratio {
-            Some(stat) => format!(
-                "{} {:.2} (target {target}): {}",
-                self.name,
-                stat.median,
-                if self.met(stat.median) {
+            Some(stat) => {
+                let verdict = if self.met(stat.median) {
                     "met"
                 } else {
                     "missed"
+                };
+                let mut line = format!(
+                    "{} {:.2} (target {target}): {verdict}",
+                    self.name, stat.median
+                );
+                if stat.noisy() {
+                    // A verdict from pairs this far apart is not one to quote.
+                    line += &format!(" (noisy: the pairs spread {:.2}–{:.2})", stat.min, stat.max);
                 }
-            ),
+                line
+            }
             None => format!("{} - (target {target}): not measured", self.name),
         }
     }
@@ -271,6 +278,11 @@ mod tests {
             "CPU per op ratio 0.95 (target ≤ 0.90): missed"
         );
         assert!(CPU_TARGET.met(0.90) && RATE_TARGET.met(1.10));
+        let noisy = Stat::of([0.92, 1.11, 4.79]).unwrap();
+        assert_eq!(
+            RATE_TARGET.line(Some(&noisy)),
+            "rate ratio 1.11 (target ≥ 1.10): met (noisy: the pairs spread 0.92–4.79)"
+        );
         assert_eq!(
             RATE_TARGET.line(None),
             "rate ratio - (target ≥ 1.10): not measured"
