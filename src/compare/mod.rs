@@ -87,7 +87,7 @@ pub struct CompareArgs {
     /// One core instead of the usual cases: echo 64 B at 100 connections, reactord with one
     /// reactor against `tokio_echo --current-thread`, each pinned to one CPU, in paired
     /// rounds [default: 5 rounds of 3 s]; writes one-core.md and one-core.json.
-    #[arg(long, group = "mode")]
+    #[arg(long, group = "mode", conflicts_with = "quick")]
     pub one_core: bool,
     /// With --cores: the connection counts to measure [default: 1000,10000];
     /// with --one-core: the one count [default: 100].
