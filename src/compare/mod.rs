@@ -186,7 +186,7 @@ impl CompareArgs {
 pub fn main(args: &CompareArgs) -> Result<(), Box<dyn std::error::Error>> {
     let reactord = std::env::current_exe()?;
     if args.one_core {
-        return one_core(args, reactord);
+        return run_one_core(args, reactord);
     }
     let options = args.options(reactord);
     if let Some(path) = &options.baseline {
@@ -268,7 +268,7 @@ fn scale(
 }
 
 /// `--one-core`: runs the paired rounds, prints the report and writes the files.
-fn one_core(args: &CompareArgs, reactord: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
+fn run_one_core(args: &CompareArgs, reactord: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     let options = one_core::options(args, reactord)?;
     eprintln!("one core: {}", options.plan.note);
     let result = one_core::run(&options, |line| eprintln!("{line}"))?;
