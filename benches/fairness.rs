@@ -15,11 +15,14 @@
 //! Not a test: it asserts nothing and takes about a minute. Run it on a quiet
 //! machine; the figures in docs/RELIABILITY.md came from here.
 
-use mio::{Events, Interest, Poll, Token};
+#[path = "../tests/common/bulk.rs"]
+mod bulk;
+
+use bulk::read_flat_out;
 use reactord::config::{Binding, Limits, ServerConfig, Transport};
 use reactord::protocol::{Framing, Protocol};
 use reactord::reactor::{Reactor, ShutdownHandle};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,6 +30,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const RUN: Duration = Duration::from_secs(3);
+/// One read's buffer in the bulk readers.
+const READ_BUFFER: usize = 256 * 1024;
 
 /// A reactor on its own thread serving chargen and hello; shut down on drop.
 struct Server {
@@ -76,40 +81,6 @@ impl Drop for Server {
     }
 }
 
-/// Reads every stream until `stop`, adding the bytes to `total`.
-fn read_flat_out(streams: Vec<TcpStream>, stop: Arc<AtomicBool>, total: Arc<AtomicU64>) {
-    let mut poll = Poll::new().unwrap();
-    let mut streams: Vec<mio::net::TcpStream> = streams
-        .into_iter()
-        .map(|s| {
-            s.set_nonblocking(true).unwrap();
-            mio::net::TcpStream::from_std(s)
-        })
-        .collect();
-    for (i, stream) in streams.iter_mut().enumerate() {
-        poll.registry()
-            .register(stream, Token(i), Interest::READABLE)
-            .unwrap();
-    }
-    let mut events = Events::with_capacity(256);
-    let mut buf = vec![0u8; 256 * 1024];
-    while !stop.load(Ordering::Acquire) {
-        poll.poll(&mut events, Some(Duration::from_millis(50)))
-            .unwrap();
-        for event in events.iter() {
-            let stream = &mut streams[event.token().0];
-            loop {
-                match stream.read(&mut buf) {
-                    Ok(0) => return,
-                    Ok(n) => total.fetch_add(n as u64, Ordering::Relaxed),
-                    Err(err) if err.kind() == ErrorKind::WouldBlock => break,
-                    Err(err) => panic!("read: {err}"),
-                };
-            }
-        }
-    }
-}
-
 /// Bulk readers on `streams` chargen connections, in `threads` client threads.
 fn bulk(
     addr: SocketAddr,
@@ -124,7 +95,10 @@ fn bulk(
                 .map(|_| TcpStream::connect(addr).unwrap())
                 .collect();
             let (stop, total) = (stop.clone(), total.clone());
-            std::thread::spawn(move || read_flat_out(conns, stop, total))
+            // A stream the server closes ends that reader (the rest of the run measures without it).
+            std::thread::spawn(move || {
+                read_flat_out(conns, stop, total, READ_BUFFER);
+            })
         })
         .collect();
     (stop, total, readers)

@@ -244,7 +244,7 @@ impl Default for Limits {
             idle_timeout: Some(Duration::from_secs(300)),
             drain_timeout: Duration::from_secs(5),
             // Off in the library (tests, benchmarks from one address); the CLI
-            // turns them on with the defaults in `cli.rs`.
+            // turns them on with the defaults in `cli/mod.rs`.
             max_conns_per_ip: 0,
             conn_rate_per_ip: 0,
             udp_allow_low_ports: false,

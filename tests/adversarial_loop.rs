@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::bulk::{read_flat_out, BulkEnd};
 use common::probe::*;
 use common::*;
 use reactord::config::Transport::Tcp;
@@ -131,11 +132,9 @@ fn settled_bytes_out(stats: &reactord::reactor::StatsHandle) -> u64 {
     last
 }
 
-#[test]
-fn kernel_send_buffers_are_capped_per_connection() {
-    let _turn = serial();
-    const CLIENTS: usize = 100;
-    const CLIENT_BUFFER: usize = 4096;
+/// A server with default limits serving chargen (the flood) and hello (the quiet
+/// client beside it); returns it with those two addresses.
+fn chargen_and_hello() -> (TestServer, SocketAddr, SocketAddr) {
     let server = start_server(serving(
         &[Protocol::Chargen, Protocol::Hello],
         Limits::default(),
@@ -144,6 +143,15 @@ fn kernel_send_buffers_are_capped_per_connection() {
         server.addr(Tcp, Protocol::Chargen),
         server.addr(Tcp, Protocol::Hello),
     );
+    (server, chargen, hello)
+}
+
+#[test]
+fn kernel_send_buffers_are_capped_per_connection() {
+    let _turn = serial();
+    const CLIENTS: usize = 100;
+    const CLIENT_BUFFER: usize = 4096;
+    let (server, chargen, hello) = chargen_and_hello();
     let probe = Probe::start(hello, Duration::from_millis(20));
     // Clients that never read, with small fixed receive buffers: whatever the
     // server manages to write beyond their few KiB sits in its own send queue.
@@ -171,61 +179,23 @@ fn kernel_send_buffers_are_capped_per_connection() {
     );
 }
 
-/// Reads every stream in `streams` until told to stop, counting bytes; one mio loop.
-fn bulk_reader(streams: Vec<TcpStream>, stop: Arc<AtomicBool>, total: Arc<AtomicU64>) {
-    use mio::{Events, Interest, Poll, Token};
-    let mut poll = Poll::new().unwrap();
-    let mut streams: Vec<mio::net::TcpStream> = streams
-        .into_iter()
-        .map(|s| {
-            s.set_nonblocking(true).unwrap();
-            mio::net::TcpStream::from_std(s)
-        })
-        .collect();
-    for (i, stream) in streams.iter_mut().enumerate() {
-        poll.registry()
-            .register(stream, Token(i), Interest::READABLE)
-            .unwrap();
-    }
-    let mut events = Events::with_capacity(256);
-    let mut buf = vec![0u8; 64 * 1024];
-    while !stop.load(Ordering::Acquire) {
-        poll.poll(&mut events, Some(Duration::from_millis(50)))
-            .unwrap();
-        for event in events.iter() {
-            let stream = &mut streams[event.token().0];
-            loop {
-                match stream.read(&mut buf) {
-                    Ok(0) => panic!("the server closed a bulk stream"),
-                    Ok(n) => total.fetch_add(n as u64, Ordering::Relaxed),
-                    Err(err) if err.kind() == ErrorKind::WouldBlock => break,
-                    Err(err) => panic!("bulk read: {err}"),
-                };
-            }
-        }
-    }
-}
-
 #[test]
 fn a_quiet_client_stays_fast_beside_200_bulk_streams() {
     let _turn = serial();
     const STREAMS: usize = 200;
     const READERS: usize = 2;
-    let server = start_server(serving(
-        &[Protocol::Chargen, Protocol::Hello],
-        Limits::default(),
-    ));
-    let (chargen, hello) = (
-        server.addr(Tcp, Protocol::Chargen),
-        server.addr(Tcp, Protocol::Hello),
-    );
+    // `_server`, not `_`: the binding keeps the server up until the test ends.
+    let (_server, chargen, hello) = chargen_and_hello();
     let stop = Arc::new(AtomicBool::new(false));
     let total = Arc::new(AtomicU64::new(0));
     let readers: Vec<_> = (0..READERS)
         .map(|_| {
             let streams = (0..STREAMS / READERS).map(|_| connect(chargen)).collect();
             let (stop, total) = (stop.clone(), total.clone());
-            std::thread::spawn(move || bulk_reader(streams, stop, total))
+            std::thread::spawn(move || {
+                let end = read_flat_out(streams, stop, total, 64 * 1024);
+                assert_eq!(end, BulkEnd::Stopped, "the server closed a bulk stream");
+            })
         })
         .collect();
     std::thread::sleep(Duration::from_millis(300));

@@ -18,7 +18,12 @@ use crate::loadgen::Scenario;
 use plotters::prelude::*;
 use std::path::Path;
 
-const DESIGNS: [Design; 3] = [Design::Reactor, Design::Threaded, Design::Tokio];
+const DESIGNS: [Design; 4] = [
+    Design::Reactor,
+    Design::Threaded,
+    Design::Tokio,
+    Design::Baseline,
+];
 /// Height of each panel, and of the legend strip above them.
 const PANEL: u32 = 360;
 const LEGEND: u32 = 40;
@@ -28,6 +33,7 @@ fn color(design: Design) -> RGBColor {
         Design::Reactor => RGBColor(31, 119, 180),
         Design::Threaded => RGBColor(255, 127, 14),
         Design::Tokio => RGBColor(44, 160, 44),
+        Design::Baseline => RGBColor(127, 127, 127),
     }
 }
 
@@ -64,7 +70,12 @@ const PANELS: [Panel; 3] = [
 /// Writes the chart to `path`: the legend, then one panel per figure.
 pub fn write(path: &Path, cases: &[CaseResult]) -> Result<(), CompareError> {
     let chart_err = |err: &dyn std::fmt::Display| CompareError::Chart(err.to_string());
-    let width = 160 + 150 * cases.len().max(1) as u32;
+    // Wide enough for every case's group, and for the legend's swatches and note.
+    let designs = DESIGNS
+        .iter()
+        .filter(|&&d| cases.iter().any(|c| c.get(d).is_some()))
+        .count() as u32;
+    let width = (160 + 150 * cases.len().max(1) as u32).max(90 + 130 * designs + 460);
     let height = LEGEND + PANEL * PANELS.len() as u32;
     let root = SVGBackend::new(path, (width, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| chart_err(&e))?;
@@ -171,16 +182,23 @@ fn panel(
         })
         .y_label_formatter(&|y| scale.label(*y))
         .draw()?;
-    for (slot, design) in DESIGNS.into_iter().enumerate() {
+    // A slot per design that ran, sharing 0.8 of each group's width.
+    let present: Vec<Design> = DESIGNS
+        .into_iter()
+        .filter(|&d| cases.iter().any(|c| c.get(d).is_some()))
+        .collect();
+    let step = 0.8 / present.len().max(3) as f64;
+    let width = step * 0.92;
+    for (slot, design) in present.into_iter().enumerate() {
         for (i, case) in cases.iter().enumerate() {
             let Some(stat) = case.get(design).and_then(spec.get) else {
                 continue;
             };
-            let left = i as f64 + 0.1 + slot as f64 * 0.27;
-            let mid = left + 0.125;
+            let left = i as f64 + 0.1 + slot as f64 * step;
+            let mid = left + width / 2.0;
             let (low, high) = (scale.height(stat.min), scale.height(stat.max));
             chart.draw_series([Rectangle::new(
-                [(left, 0.0), (left + 0.25, scale.height(stat.median))],
+                [(left, 0.0), (left + width, scale.height(stat.median))],
                 color(design).filled(),
             )])?;
             chart.draw_series([

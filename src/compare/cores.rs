@@ -20,19 +20,19 @@
 //! Rounds alternate the designs (the order rotating every round) and each
 //! cell shows the median round with the min-max of all rounds.
 
-use super::affinity;
 use super::error::CompareError;
+use super::pinned::{self, PinnedRun};
 use super::plan::{Case, Design};
-use super::server::{ServerProcess, Tuning};
-use super::Machine;
-use crate::loadgen::{self, Scenario};
+use super::server::Tuning;
+use super::{affinity, Machine};
+use crate::loadgen::Scenario;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Above this share of its cores busy, the load generator is called the bottleneck.
-pub const CLIENT_BOUND_SHARE: f64 = 0.9;
+pub use super::cores_plan::{plan, CorePlan, CLIENT_BOUND_SHARE};
+
 /// Seconds of load per run unless `--duration` says otherwise.
 pub const DEFAULT_SECS: f64 = 3.0;
 /// Rounds per design and core count unless `--rounds` says otherwise.
@@ -41,92 +41,6 @@ pub const DEFAULT_ROUNDS: usize = 2;
 pub const MIN_SECS_10K: f64 = 5.0;
 /// The connection counts measured.
 pub const CONNS: [usize; 2] = [1000, 10_000];
-
-/// Which CPUs serve, which load, and how many cores each server run gets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CorePlan {
-    /// Server core counts, ascending.
-    pub counts: Vec<usize>,
-    /// The CPUs servers are pinned to (the first N of them for N cores); `None`: unpinned.
-    pub server_cpus: Option<Vec<usize>>,
-    /// The CPUs the load generator is pinned to; `None`: unpinned.
-    pub client_cpus: Option<Vec<usize>>,
-    /// Load generator event loops.
-    pub client_threads: usize,
-    /// What the plan could not do, for the output (e.g. "unpinned: 2 cores").
-    pub note: String,
-}
-
-/// Splits `allowed` CPUs between server and load; `requested` counts, if given, must fit.
-pub fn plan(
-    allowed: &[usize],
-    requested: Option<&[usize]>,
-    client_threads: Option<usize>,
-) -> Result<CorePlan, String> {
-    let pinned = allowed.len() >= 4;
-    let (server, client) = if pinned {
-        let half = allowed.len() / 2;
-        (allowed[..half].to_vec(), allowed[half..].to_vec())
-    } else {
-        (allowed.to_vec(), allowed.to_vec())
-    };
-    let counts = match requested {
-        Some(counts) => {
-            if let Some(&too_many) = counts.iter().find(|&&n| n == 0 || n > server.len()) {
-                return Err(format!(
-                    "--cores {too_many}: the server can have 1 to {} cores here",
-                    server.len()
-                ));
-            }
-            let mut counts = counts.to_vec();
-            counts.sort_unstable();
-            counts.dedup();
-            counts
-        }
-        None => {
-            let mut counts: Vec<usize> = std::iter::successors(Some(1), |n| Some(n * 2))
-                .take_while(|&n| n <= server.len())
-                .collect();
-            if counts.last() != Some(&server.len()) {
-                counts.push(server.len());
-            }
-            counts
-        }
-    };
-    let note = if pinned {
-        format!(
-            "server pinned to CPUs {} (the first N for N cores), load generator to CPUs {}",
-            ranges(&server),
-            ranges(&client)
-        )
-    } else {
-        format!(
-            "only {} cores: server and load generator share them, nothing is pinned; \
-             these figures show that it works, not how it scales",
-            allowed.len()
-        )
-    };
-    Ok(CorePlan {
-        counts,
-        client_threads: client_threads.unwrap_or(client.len()).max(1),
-        server_cpus: pinned.then_some(server),
-        client_cpus: pinned.then_some(client),
-        note,
-    })
-}
-
-/// `0-7` for a run of CPUs, `0,2,4` otherwise.
-fn ranges(cpus: &[usize]) -> String {
-    let contiguous = cpus.windows(2).all(|w| w[1] == w[0] + 1);
-    match (cpus.first(), cpus.last()) {
-        (Some(first), Some(last)) if contiguous && cpus.len() > 1 => format!("{first}-{last}"),
-        _ => cpus
-            .iter()
-            .map(usize::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
-    }
-}
 
 /// One design's rounds at one core count.
 #[derive(Debug, Clone, Serialize)]
@@ -223,7 +137,7 @@ pub fn run(
         let case = echo_case(conns);
         let mut rows = BTreeMap::new();
         for &cores in &options.plan.counts {
-            let mut runs: BTreeMap<Design, Vec<Run>> = BTreeMap::new();
+            let mut runs: BTreeMap<Design, Vec<PinnedRun>> = BTreeMap::new();
             for round in 0..options.rounds {
                 let mut order = designs.clone();
                 order.rotate_left(round % designs.len());
@@ -261,32 +175,7 @@ fn echo_case(conns: usize) -> Case {
     case
 }
 
-/// One run's figures.
-#[derive(Debug, Clone)]
-struct Run {
-    rate: f64,
-    server_cpu_us_per_op: f64,
-    client_share: f64,
-    errors: u64,
-}
-
-impl Run {
-    /// `123456 ops/s, load generator 40% busy`, and whether it was the bottleneck.
-    fn describe(&self) -> String {
-        let bound = if self.client_share > CLIENT_BOUND_SHARE {
-            " (it was the bottleneck)"
-        } else {
-            ""
-        };
-        format!(
-            "{:.0} ops/s, load generator {:.0}% busy{bound}",
-            self.rate,
-            self.client_share * 100.0
-        )
-    }
-}
-
-fn cell(mut runs: Vec<Run>) -> Cell {
+fn cell(mut runs: Vec<PinnedRun>) -> Cell {
     let rates = runs.iter().map(|r| r.rate).collect();
     let client_cpu_share = runs.iter().map(|r| r.client_share).fold(0.0, f64::max);
     let errors = runs.iter().map(|r| r.errors).sum();
@@ -295,7 +184,7 @@ fn cell(mut runs: Vec<Run>) -> Cell {
     Cell {
         rates,
         median: median.rate,
-        server_cpu_us_per_op: median.server_cpu_us_per_op,
+        server_cpu_us_per_op: median.cpu_us_per_op().unwrap_or(0.0),
         client_cpu_share,
         errors,
     }
@@ -312,7 +201,8 @@ pub fn tuning(design: Design, cores: usize, server_cpus: Option<&[usize]>) -> Tu
         // Read by #[tokio::main]'s multi-thread runtime.
         Design::Tokio => tuning.env = vec![("TOKIO_WORKER_THREADS".into(), cores.to_string())],
         // A thread per connection: the pinning alone limits its cores.
-        Design::Threaded => {}
+        // (`--cores` runs no baseline build; it would get the pinning alone too.)
+        Design::Threaded | Design::Baseline => {}
     }
     tuning
 }
@@ -322,73 +212,24 @@ fn run_one(
     case: &Case,
     design: Design,
     cores: usize,
-) -> Result<Run, CompareError> {
+) -> Result<PinnedRun, CompareError> {
     let program = match design {
         Design::Tokio => options.tokio.as_deref().unwrap_or(&options.reactord),
         _ => &options.reactord,
     };
     let tuning = tuning(design, cores, options.plan.server_cpus.as_deref());
-    let (mut server, ports) = ServerProcess::start_tuned(design, program, &tuning)?;
-    let config = case.config(ports.tcp, options.duration, options.plan.client_threads);
-    let (cpu_before, started) = (affinity::process_cpu_secs(), Instant::now());
-    let report = loadgen::run(&config);
-    let client_cpu = affinity::process_cpu_secs() - cpu_before;
-    let wall = started.elapsed().as_secs_f64();
-    let usage = server.stop().unwrap_or_default();
-    let report =
-        report.map_err(|err| CompareError::Bench(format!("{} on {design}", case.name), err))?;
-    let client_cores = options
-        .plan
-        .client_cpus
-        .as_ref()
-        .map_or(options.plan.client_threads, Vec::len)
-        .min(options.plan.client_threads)
-        .max(1);
-    Ok(Run {
-        rate: report.rate,
-        server_cpu_us_per_op: if report.ops > 0 {
-            (usage.user_secs + usage.sys_secs) * 1e6 / report.ops as f64
-        } else {
-            0.0
-        },
-        client_share: client_cpu / (wall * client_cores as f64).max(f64::EPSILON),
-        errors: report.errors_total,
-    })
+    let load = pinned::Load {
+        case,
+        duration: options.duration,
+        threads: options.plan.client_threads,
+        cpus: options.plan.client_cpus.as_deref(),
+    };
+    pinned::run(design, program, &tuning, load)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sixteen_cores_split_in_halves_with_powers_of_two() {
-        let cpus: Vec<usize> = (0..16).collect();
-        let plan = plan(&cpus, None, None).unwrap();
-        assert_eq!(plan.counts, [1, 2, 4, 8]);
-        assert_eq!(plan.server_cpus.as_deref(), Some(&cpus[..8]));
-        assert_eq!(plan.client_cpus.as_deref(), Some(&cpus[8..]));
-        assert_eq!(plan.client_threads, 8);
-        assert!(plan.note.contains("CPUs 0-7"), "{}", plan.note);
-    }
-
-    #[test]
-    fn odd_machines_include_their_half_and_small_ones_are_unpinned() {
-        let twelve: Vec<usize> = (0..12).collect();
-        assert_eq!(plan(&twelve, None, None).unwrap().counts, [1, 2, 4, 6]);
-        let two = plan(&[0, 1], None, Some(3)).unwrap();
-        assert_eq!(two.counts, [1, 2]);
-        assert_eq!(two.server_cpus, None);
-        assert_eq!(two.client_threads, 3);
-        assert!(two.note.contains("nothing is pinned"));
-    }
-
-    #[test]
-    fn requested_counts_must_fit_the_servers_half() {
-        let cpus: Vec<usize> = (0..8).collect();
-        assert_eq!(plan(&cpus, Some(&[4, 1, 4]), None).unwrap().counts, [1, 4]);
-        let err = plan(&cpus, Some(&[8]), None).unwrap_err();
-        assert!(err.contains("1 to 4"), "{err}");
-    }
 
     #[test]
     fn every_design_gets_the_same_cores() {

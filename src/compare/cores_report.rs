@@ -149,6 +149,7 @@ fn color(design: Design) -> RGBColor {
         Design::Reactor => RGBColor(31, 119, 180),
         Design::Threaded => RGBColor(255, 127, 14),
         Design::Tokio => RGBColor(44, 160, 44),
+        Design::Baseline => RGBColor(127, 127, 127),
     }
 }
 

@@ -15,16 +15,30 @@
 //! - [`spread`]: median, min and max of a figure over the rounds, and the noise flag.
 //! - [`conditions`]: load average before and after, CPU steal.
 //! - [`table`]: the markdown tables. [`chart`]: the SVG chart.
+//! - [`machine`]: cores, CPU model and kernel, named in every output.
 //! - [`cores`]: `--cores`, how each design scales with the cores it gets;
-//!   [`cores_report`] its table and chart; [`affinity`] pinning to CPUs.
+//!   [`cores_report`] its table and chart; [`cores_plan`] which CPUs serve
+//!   and which load; [`affinity`] pinning to CPUs; [`pinned`] one measured
+//!   run on pinned CPUs, with the load generator's own CPU share.
+//! - [`one_core`]: `--one-core`, reactord against tokio current-thread on one
+//!   core in paired rounds; [`paired`] the per-round ratios, their median and
+//!   the targets; [`one_core_report`] its markdown.
+//! - [`baseline`]: `--baseline PATH`, another reactord build as a design.
 //! - [`error`]: why a comparison stopped ([`CompareError`]).
 
 pub mod affinity;
+pub mod baseline;
 pub mod chart;
 pub mod conditions;
 pub mod cores;
+pub mod cores_plan;
 pub mod cores_report;
 pub mod error;
+pub mod machine;
+pub mod one_core;
+pub mod one_core_report;
+pub mod paired;
+pub mod pinned;
 pub mod plan;
 pub mod run;
 pub mod sampler;
@@ -33,6 +47,7 @@ pub mod spread;
 pub mod table;
 
 pub use error::CompareError;
+pub use machine::Machine;
 pub use plan::{Design, Preset};
 pub use run::{CaseResult, CompareOptions, DesignResult, Measurement};
 
@@ -67,12 +82,22 @@ pub struct CompareArgs {
     /// against every design on N = 1, 2, 4, ... server cores (or the counts given,
     /// e.g. --cores 1,4,8); writes cores.md, cores.json and cores.svg.
     #[arg(long, value_name = "N,N,...", num_args = 0..=1, require_equals = false,
-          default_missing_value = "auto", value_parser = parse_core_counts)]
+          default_missing_value = "auto", value_parser = parse_core_counts, group = "mode")]
     pub cores: Option<CoreCounts>,
-    /// With --cores: the connection counts to measure [default: 1000,10000].
-    #[arg(long, value_name = "N,N,...", value_delimiter = ',', requires = "cores",
+    /// One core instead of the usual cases: echo 64 B at 100 connections, reactord with one
+    /// reactor against `tokio_echo --current-thread`, each pinned to one CPU, in paired
+    /// rounds [default: 5 rounds of 3 s]; writes one-core.md and one-core.json.
+    #[arg(long, group = "mode", conflicts_with = "quick")]
+    pub one_core: bool,
+    /// With --cores: the connection counts to measure [default: 1000,10000];
+    /// with --one-core: the one count [default: 100].
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', requires = "mode",
           value_parser = clap::value_parser!(u32).range(1..=15_000))]
     pub conns: Vec<u32>,
+    /// Another reactord binary (e.g. built from an older commit), run as the design
+    /// `baseline` wherever the reactor runs, for before/after tables.
+    #[arg(long, value_name = "PATH", conflicts_with = "cores")]
+    pub baseline: Option<PathBuf>,
 }
 
 /// `--cores`: every power of two up to the server's half, or the counts listed.
@@ -106,36 +131,6 @@ fn parse_duration(text: &str) -> Result<f64, String> {
     }
 }
 
-/// The machine the figures come from.
-#[derive(Debug, Clone, Serialize)]
-pub struct Machine {
-    /// Online CPUs.
-    pub cores: usize,
-    /// The CPU model from `/proc/cpuinfo`.
-    pub cpu: String,
-    /// The kernel release.
-    pub kernel: String,
-}
-
-impl Machine {
-    /// Reads this machine's description from `/proc`.
-    pub fn detect() -> Machine {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name"))
-            .and_then(|rest| rest.split_once(':'))
-            .map_or("unknown CPU".into(), |(_, model)| model.trim().to_string());
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map_or("unknown".into(), |k| k.trim().to_string());
-        Machine {
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            cpu,
-            kernel,
-        }
-    }
-}
-
 /// A whole comparison: `compare.json` is this, serialized.
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
@@ -151,6 +146,8 @@ pub struct Comparison {
     pub rounds: usize,
     /// Load generator threads.
     pub client_threads: usize,
+    /// `--baseline`: the other build, if one ran.
+    pub baseline: Option<String>,
     /// One entry per case, in the order run.
     pub cases: Vec<CaseResult>,
 }
@@ -180,6 +177,7 @@ impl CompareArgs {
             client_threads: self.client_threads.unwrap_or(1) as usize,
             reactord,
             tokio,
+            baseline: self.baseline.clone(),
         }
     }
 }
@@ -187,7 +185,13 @@ impl CompareArgs {
 /// Runs the comparison `args` asks for, prints the table and writes the files.
 pub fn main(args: &CompareArgs) -> Result<(), Box<dyn std::error::Error>> {
     let reactord = std::env::current_exe()?;
+    if args.one_core {
+        return run_one_core(args, reactord);
+    }
     let options = args.options(reactord);
+    if let Some(path) = &options.baseline {
+        baseline::check(path, false)?;
+    }
     if let Some(path) = &options.tokio {
         if !path.is_file() {
             return Err(format!("--tokio {}: no such file", path.display()).into());
@@ -263,6 +267,21 @@ fn scale(
     Ok(())
 }
 
+/// `--one-core`: runs the paired rounds, prints the report and writes the files.
+fn run_one_core(args: &CompareArgs, reactord: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
+    let options = one_core::options(args, reactord)?;
+    eprintln!("one core: {}", options.plan.note);
+    let result = one_core::run(&options, |line| eprintln!("{line}"))?;
+    let markdown = one_core_report::markdown(&result);
+    print!("{markdown}");
+    one_core_report::write_outputs(&args.out, &result, &markdown)?;
+    eprintln!(
+        "wrote one-core.md and one-core.json to {}",
+        args.out.display()
+    );
+    Ok(())
+}
+
 /// Runs every case; `progress` gets one line per run.
 pub fn compare(
     options: &CompareOptions,
@@ -277,6 +296,7 @@ pub fn compare(
         duration_secs: options.duration.as_secs_f64(),
         rounds: options.rounds,
         client_threads: options.client_threads,
+        baseline: options.baseline.as_ref().map(|p| p.display().to_string()),
         cases,
     })
 }

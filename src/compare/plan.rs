@@ -1,4 +1,4 @@
-//! What to compare: the three designs and the list of cases each preset runs.
+//! What to compare: the designs and the list of cases each preset runs.
 
 use crate::loadgen::{BenchConfig, Scenario};
 use serde::Serialize;
@@ -14,8 +14,13 @@ pub enum Design {
     Reactor,
     /// `reactord threaded`: one OS thread per connection, blocking sockets.
     Threaded,
-    /// `examples/tokio_echo`: tokio's multi-threaded runtime, a task per connection.
+    /// `examples/tokio_echo`: tokio's multi-threaded runtime, a task per connection
+    /// (`--one-core`: its current-thread runtime).
     Tokio,
+    /// `compare --baseline PATH`: another reactord build's `serve`, typically an older
+    /// commit's, for a before/after comparison. Started with the same flags as the
+    /// reactor, all of which reactord has accepted since before `--reactors` existed.
+    Baseline,
 }
 
 /// Every server gets the same flags: echo on TCP and UDP, port 0, room for every
@@ -23,9 +28,9 @@ pub enum Design {
 /// loopback address opening thousands of connections at once, which is exactly
 /// what those controls refuse on an open port).
 const SERVER_FLAGS: [&str; 17] = [
-    "--tcp",
-    "echo=127.0.0.1:0",
     "--udp",
+    "echo=127.0.0.1:0",
+    "--tcp",
     "echo=127.0.0.1:0",
     "--max-conns",
     "15000",
@@ -49,16 +54,27 @@ impl Design {
             Design::Reactor => "reactor",
             Design::Threaded => "threaded",
             Design::Tokio => "tokio",
+            Design::Baseline => "baseline",
         }
     }
 
     /// The command-line arguments that start this design's server.
     pub fn args(self) -> Vec<&'static str> {
         match self {
-            Design::Reactor => [&["serve"][..], &SERVER_FLAGS].concat(),
+            Design::Reactor | Design::Baseline => [&["serve"][..], &SERVER_FLAGS].concat(),
             Design::Threaded => [&["threaded"][..], &SERVER_FLAGS].concat(),
             Design::Tokio => vec!["127.0.0.1:0"],
         }
+    }
+
+    /// Like [`args`](Self::args), with the TCP echo binding only (`--one-core`).
+    pub fn tcp_only_args(self) -> Vec<&'static str> {
+        let mut args = self.args();
+        if self.has_udp() {
+            // SERVER_FLAGS starts with the UDP binding, right after the subcommand.
+            args.drain(1..3);
+        }
+        args
     }
 
     /// Whether the server also serves UDP echo.
@@ -136,11 +152,15 @@ impl Case {
         }
     }
 
-    /// The designs this case runs against: tokio serves TCP echo only.
-    pub fn designs(&self, tokio: bool) -> Vec<Design> {
+    /// The designs this case runs against: tokio serves TCP echo only; a baseline
+    /// build serves everything the reactor does.
+    pub fn designs(&self, tokio: bool, baseline: bool) -> Vec<Design> {
         let mut designs = vec![Design::Reactor, Design::Threaded];
         if tokio && self.scenario == Scenario::Echo {
             designs.push(Design::Tokio);
+        }
+        if baseline {
+            designs.push(Design::Baseline);
         }
         designs
     }
@@ -220,8 +240,10 @@ mod tests {
         assert_eq!(all[0].name, "churn x 10");
         assert_eq!(all[2].name, "echo 64 B x 10");
         assert_eq!(all[9].name, "echo 4 KiB x 10000");
-        assert_eq!(all[2].designs(true).len(), 3);
-        assert_eq!(all[0].designs(true).len(), 2);
+        assert_eq!(all[2].designs(true, false).len(), 3);
+        assert_eq!(all[0].designs(true, false).len(), 2);
+        assert_eq!(all[0].designs(true, true)[2], Design::Baseline);
+        assert_eq!(all[2].designs(false, true).len(), 3);
     }
 
     #[test]
@@ -235,5 +257,16 @@ mod tests {
     #[test]
     fn servers_get_the_same_flags() {
         assert_eq!(Design::Reactor.args()[1..], Design::Threaded.args()[1..]);
+        assert_eq!(Design::Reactor.args(), Design::Baseline.args());
+    }
+
+    #[test]
+    fn tcp_only_drops_the_udp_binding_and_nothing_else() {
+        let full = Design::Reactor.args();
+        let tcp = Design::Reactor.tcp_only_args();
+        assert_eq!(tcp.len(), full.len() - 2);
+        assert!(!tcp.contains(&"--udp"));
+        assert_eq!(&tcp[..3], ["serve", "--tcp", "echo=127.0.0.1:0"]);
+        assert_eq!(Design::Tokio.tcp_only_args(), Design::Tokio.args());
     }
 }

@@ -14,7 +14,7 @@ use super::spread::Stat;
 use crate::loadgen::{self, Report, Scenario};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Everything `compare` needs to run.
@@ -32,6 +32,20 @@ pub struct CompareOptions {
     pub reactord: PathBuf,
     /// The tokio echo example, if found.
     pub tokio: Option<PathBuf>,
+    /// `--baseline`: another reactord build, run as the design `baseline`.
+    pub baseline: Option<PathBuf>,
+}
+
+impl CompareOptions {
+    /// The program that serves `design`: this binary unless it is tokio or the baseline.
+    pub fn program(&self, design: Design) -> &Path {
+        let other = match design {
+            Design::Tokio => self.tokio.as_deref(),
+            Design::Baseline => self.baseline.as_deref(),
+            Design::Reactor | Design::Threaded => None,
+        };
+        other.unwrap_or(&self.reactord)
+    }
 }
 
 /// One run of one design: what the client measured and what the server cost.
@@ -119,7 +133,7 @@ impl DesignResult {
 pub struct CaseResult {
     /// What was run.
     pub case: Case,
-    /// `reactor`, `threaded` and, for echo with the example built, `tokio`.
+    /// `reactor`, `threaded`, for echo with the example built `tokio`, and with `--baseline`, `baseline`.
     pub designs: BTreeMap<&'static str, DesignResult>,
 }
 
@@ -136,15 +150,15 @@ pub fn run_cases(
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<CaseResult>, CompareError> {
     let cases = super::plan::cases(options.preset);
-    let tokio = options.tokio.is_some();
+    let (tokio, baseline) = (options.tokio.is_some(), options.baseline.is_some());
     let total: usize = cases
         .iter()
-        .map(|c| c.designs(tokio).len() * options.rounds)
+        .map(|c| c.designs(tokio, baseline).len() * options.rounds)
         .sum();
     let mut done = 0;
     let mut results = Vec::with_capacity(cases.len());
     for case in cases {
-        let designs = case.designs(tokio);
+        let designs = case.designs(tokio, baseline);
         let mut runs: BTreeMap<Design, Vec<Measurement>> = BTreeMap::new();
         for round in 0..options.rounds {
             let mut order = designs.clone();
@@ -176,11 +190,7 @@ fn run_one(
     case: &Case,
     design: Design,
 ) -> Result<Measurement, CompareError> {
-    let program = match design {
-        Design::Tokio => options.tokio.as_deref().unwrap_or(&options.reactord),
-        _ => &options.reactord,
-    };
-    let (mut server, ports) = ServerProcess::start(design, program)?;
+    let (mut server, ports) = ServerProcess::start(design, options.program(design))?;
     let addr = match case.scenario {
         Scenario::Udp => ports.udp.unwrap_or(ports.tcp),
         _ => ports.tcp,

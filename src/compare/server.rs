@@ -58,6 +58,8 @@ pub struct Tuning {
     pub env: Vec<(String, String)>,
     /// The CPUs the server may run on (`sched_setaffinity`, like `taskset`); `None`: any.
     pub cpus: Option<Vec<usize>>,
+    /// Serve TCP echo only (no UDP socket to wait for), as `--one-core` does.
+    pub tcp_only: bool,
 }
 
 impl Tuning {
@@ -77,7 +79,8 @@ impl Tuning {
 /// A running server; stopped and reaped when dropped.
 #[derive(Debug)]
 pub struct ServerProcess {
-    design: Design,
+    /// Whether to wait for a UDP `listening` line too.
+    wants_udp: bool,
     child: Child,
     reaped: bool,
     /// The raw wait status, once reaped.
@@ -101,8 +104,13 @@ impl ServerProcess {
     ) -> Result<(ServerProcess, Ports), CompareError> {
         let mut command = Command::new(program);
         tuning.apply(&mut command);
+        let args = if tuning.tcp_only {
+            design.tcp_only_args()
+        } else {
+            design.args()
+        };
         command
-            .args(design.args())
+            .args(args)
             .args(&tuning.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -117,7 +125,7 @@ impl ServerProcess {
             .map(|pipe| keep_tail(pipe, Arc::clone(&stderr)));
         let lines = child.stdout.take().map(forward_lines);
         let mut server = ServerProcess {
-            design,
+            wants_udp: design.has_udp() && !tuning.tcp_only,
             child,
             reaped: false,
             exit: None,
@@ -150,7 +158,7 @@ impl ServerProcess {
     fn read_ports(&mut self, lines: &mpsc::Receiver<String>) -> Result<Ports, String> {
         let deadline = Instant::now() + START_TIMEOUT;
         let (mut tcp, mut udp) = (None, None);
-        while tcp.is_none() || (self.design.has_udp() && udp.is_none()) {
+        while tcp.is_none() || (self.wants_udp && udp.is_none()) {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match lines.recv_timeout(left) {
                 Ok(line) => line,

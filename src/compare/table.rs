@@ -24,48 +24,63 @@ enum Better {
 /// One figure's table: its title, where to find it, how to print it, which way is better.
 struct Figure {
     title: &'static str,
+    /// The title's first words, for the before/after tables.
+    short: &'static str,
     get: fn(&DesignResult) -> Option<Stat>,
     format: fn(f64) -> String,
     better: Better,
     /// Whether hold cases belong in this table.
     hold: bool,
+    /// Whether `--baseline` gets a before/after table of it (not p99: in a
+    /// closed loop it restates the rate).
+    before_after: bool,
 }
 
 const FIGURES: [Figure; 5] = [
     Figure {
         title: "Server CPU µs per operation (lower is better; the figure that holds up on a noisy machine)",
+        short: "Server CPU µs per operation",
         get: |r| r.cpu_us_per_op,
         format: si,
         better: Better::Lower,
         hold: false,
+        before_after: true,
     },
     Figure {
         title: "Operations per second (higher is better)",
+        short: "Operations per second",
         get: |r| r.rate,
         format: si,
         better: Better::Higher,
         hold: false,
+        before_after: true,
     },
     Figure {
         title: "p99 latency, µs (lower is better)",
+        short: "p99 latency, µs",
         get: |r| r.p99_us,
         format: si,
         better: Better::Lower,
         hold: false,
+        before_after: false,
     },
     Figure {
         title: "Peak server RSS, MiB (lower is better)",
+        short: "Peak server RSS, MiB",
         get: |r| r.peak_rss_kib,
         format: |kib| format!("{:.1}", kib / 1024.0),
         better: Better::Lower,
         hold: true,
+        before_after: true,
     },
     Figure {
         title: "Server RSS growth per connection held, bytes (lower is better)",
+        short: "Server RSS growth per connection held, bytes",
         get: |r| r.rss_per_conn,
         format: |b| format!("{b:.0}"),
         better: Better::Lower,
         hold: true,
+        before_after: true,
     },
 ];
 
@@ -98,17 +113,19 @@ pub fn markdown(comparison: &Comparison) -> String {
         NOISY * 100.0,
         m.cores
     );
-    let tokio = comparison
-        .cases
-        .iter()
-        .any(|c| c.get(Design::Tokio).is_some());
+    let ran = |design| comparison.cases.iter().any(|c| c.get(design).is_some());
+    let (tokio, baseline) = (ran(Design::Tokio), ran(Design::Baseline));
+    let main = designs(tokio, false);
     for figure in &FIGURES {
-        if let Some(table) = figure_table(figure, &comparison.cases, tokio) {
+        if let Some(table) = figure_table(figure, &comparison.cases, &main) {
             let _ = writeln!(out, "## {}\n\n{table}", figure.title);
         }
     }
+    if baseline {
+        out += &before_after(comparison);
+    }
     out += "## Threads, connections, errors, load generator\n\n";
-    out += &counts_table(&comparison.cases, tokio);
+    out += &counts_table(&comparison.cases, &designs(tokio, baseline));
     if let Some(hold) = hold_table(&comparison.cases) {
         out += "\n## Idle connections (hold)\n\n";
         out += &hold;
@@ -124,17 +141,40 @@ fn load(avg: Option<[f64; 3]>) -> String {
     })
 }
 
-fn designs(tokio: bool) -> Vec<Design> {
+fn designs(tokio: bool, baseline: bool) -> Vec<Design> {
     let mut all = vec![Design::Reactor, Design::Threaded];
     if tokio {
         all.push(Design::Tokio);
     }
+    if baseline {
+        all.push(Design::Baseline);
+    }
     all
 }
 
+/// `--baseline`: this build against the other, for rate, CPU per operation and memory.
+fn before_after(comparison: &Comparison) -> String {
+    let mut out = format!(
+        "## Before/after: this build (reactor) against the baseline build{}\n\n\
+         `vs baseline`, as every ratio here: how many times better this build did \
+         (above 1: this build better; for CPU per operation and memory that is baseline ÷ reactor, \
+         for the rate reactor ÷ baseline). The load generator is this build's in both.\n\n",
+        comparison
+            .baseline
+            .as_deref()
+            .map_or(String::new(), |path| format!(" (`{path}`)"))
+    );
+    let pair = [Design::Reactor, Design::Baseline];
+    for figure in FIGURES.iter().filter(|f| f.before_after) {
+        if let Some(table) = figure_table(figure, &comparison.cases, &pair) {
+            let _ = writeln!(out, "### Before/after: {}\n\n{table}", figure.short);
+        }
+    }
+    out
+}
+
 /// One figure, one row per case: each design's cell, then the ratios.
-fn figure_table(figure: &Figure, cases: &[CaseResult], tokio: bool) -> Option<String> {
-    let designs = designs(tokio);
+fn figure_table(figure: &Figure, cases: &[CaseResult], designs: &[Design]) -> Option<String> {
     let mut header: Vec<String> = vec!["case".into()];
     header.extend(designs.iter().map(|d| d.name().to_string()));
     header.extend(designs[1..].iter().map(|d| format!("vs {d}")));
@@ -171,7 +211,7 @@ fn figure_table(figure: &Figure, cases: &[CaseResult], tokio: bool) -> Option<St
 }
 
 /// Threads, connections, errors and the load generator's CPU: one row per case and design.
-fn counts_table(cases: &[CaseResult], tokio: bool) -> String {
+fn counts_table(cases: &[CaseResult], designs: &[Design]) -> String {
     let header: Vec<String> = [
         "case",
         "design",
@@ -186,7 +226,7 @@ fn counts_table(cases: &[CaseResult], tokio: bool) -> String {
     .to_vec();
     let mut rows = Vec::new();
     for case in cases {
-        for design in designs(tokio) {
+        for &design in designs {
             let Some(r) = case.get(design) else { continue };
             let report = &r.median.report;
             let cpu = report.client_cpu;
@@ -306,7 +346,7 @@ fn times(a: f64, b: f64) -> String {
 }
 
 /// A markdown table with columns padded to their widest cell.
-fn render(header: &[String], rows: &[Vec<String>]) -> String {
+pub(super) fn render(header: &[String], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count().max(3)).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -1,7 +1,7 @@
 //! The `bench` command line, turned into a [`BenchConfig`].
 //!
-//! Kept here rather than in `cli.rs` so the load generator is one module that
-//! `cli.rs` only names. Flags that do not apply to a scenario are accepted and
+//! Kept here rather than in `cli/` so the load generator is one module that
+//! `cli/` only names. Flags that do not apply to a scenario are accepted and
 //! ignored, so one command line can be reused across scenarios.
 
 use super::config::{BenchConfig, Scenario};

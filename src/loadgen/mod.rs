@@ -27,6 +27,7 @@
 //!
 //! - [`config`]: [`BenchConfig`] and its checks. [`args`]: the clap flags.
 //! - [`expect`]: requests and reply templates. [`conn`]: one TCP connection.
+//!   [`connect`]: its socket, from a source address if asked.
 //! - [`tcp`]: the TCP event loop (echo, lines, churn). [`hold`]: the hold phases.
 //! - [`udp`]: datagram ping-pong. [`stats`]: counters. [`report`]: the result.
 //! - [`progress`]: the stderr progress line.
@@ -45,6 +46,7 @@
 pub mod args;
 pub mod config;
 pub mod conn;
+pub mod connect;
 pub mod error;
 pub mod expect;
 pub mod hold;

@@ -24,6 +24,9 @@
 //! client has not read yet. So after the last reply the server shuts its
 //! write side and reads and discards until the client closes too.
 //!
+//! The turn itself is in `connection/turn.rs`, the closing phases in
+//! `connection/closing.rs`.
+//!
 //! # The fewest syscalls per message
 //!
 //! - **Registered once.** The socket is registered for readable *and*
@@ -44,6 +47,9 @@
 //!   end-of-file: a FIN that arrived together with the last data is never
 //!   missed.
 
+mod closing;
+mod turn;
+
 use super::context::{Context, Scratch};
 use super::outbox::Outbox;
 use super::stream::Stream;
@@ -51,9 +57,7 @@ use super::token::Label;
 use crate::protocol::chat::Departure;
 use crate::protocol::{Action, Session};
 use mio::{Interest, Registry, Token};
-use std::io::{self, Read};
-use std::mem;
-use std::net::Shutdown;
+use std::io;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -283,169 +287,6 @@ impl Connection {
         outcome
     }
 
-    fn serve(&mut self, cx: &mut Context<'_>) -> io::Result<Outcome> {
-        let now = cx.moment.now;
-        let mut moved = 0;
-        let mut read_drained = false;
-        loop {
-            // What the kernel will not take now waits for a writable event.
-            let flushed = self.outbox.flush(&mut self.stream, cx.stats)?;
-            trace_write(cx.token, flushed, self.pending_output());
-            if flushed > 0 {
-                self.last_active = now;
-            }
-            match self.phase {
-                Phase::Lingering => return self.discard_input(cx),
-                Phase::Closing if self.session.stream_cut_short() => {
-                    // A read error or a shutdown mid-file: a FIN would make the
-                    // truncated file look complete, so the client gets a reset.
-                    self.stream.abort_on_close();
-                    return Ok(Outcome::Close("file stream cut short"));
-                }
-                Phase::Closing if self.pending_output() == 0 => {
-                    // Every reply is in the kernel: FIN after the last byte.
-                    let _ = self.stream.shutdown(Shutdown::Write);
-                    log::trace!(
-                        "{} all output sent: shut down our write side (FIN)",
-                        Label(cx.token)
-                    );
-                    if self.peer_eof {
-                        return Ok(Outcome::Close("done"));
-                    }
-                    self.phase = Phase::Lingering;
-                    log::trace!(
-                        "{} lingering: discarding input until the peer's EOF",
-                        Label(cx.token)
-                    );
-                    // Lingering reads move no useful bytes: the clock stops here.
-                    self.last_active = now;
-                    continue;
-                }
-                Phase::Closing => return self.discard_while_flushing(cx),
-                Phase::Open => {}
-            }
-            if self.budget(cx) == 0 {
-                // Backpressure: read nothing more until the output drains. For
-                // chat: until the room has delivered this turn's lines (then
-                // serve it again), or until the room's slowest member catches
-                // up (the room posts it then; see `room.rs`).
-                let delivered_soon = self.session.is_broadcast() && !cx.scratch.room.is_empty();
-                return Ok(if delivered_soon {
-                    Outcome::Yield
-                } else {
-                    Outcome::Keep
-                });
-            }
-            if let Some(name) = self.session.take_file_request() {
-                self.open_file(&name, cx);
-                self.emit(cx)?;
-                continue;
-            }
-            if !self.input.is_empty() {
-                let mut held = mem::take(&mut self.input);
-                let used = self.process(&held, cx)?;
-                held.drain(..used);
-                if self.phase == Phase::Open {
-                    self.input = held;
-                }
-                continue;
-            }
-            if self.peer_eof && !self.eof_delivered {
-                self.eof_delivered = true;
-                if self.session.on_eof(cx.moment.wall, &mut cx.scratch.out) == Action::Close {
-                    self.phase = Phase::Closing;
-                }
-                self.emit(cx)?;
-                continue;
-            }
-            let more_to_read = !self.peer_eof && !read_drained && self.may_read;
-            let can_produce = self.session.wants_to_produce() && self.pending_output() == 0;
-            if moved >= cx.limits.turn_bytes && (more_to_read || can_produce) {
-                return Ok(Outcome::Yield);
-            }
-            if more_to_read {
-                match self.stream.read(&mut cx.scratch.read) {
-                    Ok(0) => {
-                        log::trace!(
-                            "{} read 0 bytes: the peer shut its write side (half-close)",
-                            Label(cx.token)
-                        );
-                        self.peer_eof = true
-                    }
-                    Ok(n) => {
-                        log::trace!("{} read {n} bytes", Label(cx.token));
-                        moved += n;
-                        // The short-read rule (module docs): drained, unless a FIN is pending.
-                        if n < cx.scratch.read.len() && !self.read_closed {
-                            read_drained = true;
-                            self.may_read = false;
-                        }
-                        cx.stats.bytes_in += n as u64;
-                        let answered = cx.stats.messages;
-                        let read = mem::take(&mut cx.scratch.read);
-                        let used = self.process(&read[..n], cx);
-                        cx.scratch.read = read;
-                        let used = used?;
-                        // Only a whole message is activity: a slowloris trickling a
-                        // byte at a time into a line that never ends stays "idle".
-                        if cx.stats.messages > answered {
-                            self.last_active = now;
-                        }
-                        if used < n && self.phase == Phase::Open {
-                            self.input.extend_from_slice(&cx.scratch.read[used..n]);
-                        }
-                    }
-                    Err(err) if would_block(&err) => {
-                        log::trace!("{} read WouldBlock: drained", Label(cx.token));
-                        read_drained = true;
-                        self.may_read = false;
-                    }
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                    Err(err) => return Err(err),
-                }
-                continue;
-            }
-            // Input is drained: stream output of the session's own (chargen, a
-            // file), one batch each time the socket has taken everything.
-            if can_produce {
-                let batch = cx.limits.max_pending.min(cx.limits.turn_bytes).max(1);
-                if self.session.poll_output(&mut cx.scratch.out, batch) == Action::Close {
-                    self.phase = Phase::Closing;
-                }
-                moved += cx.scratch.out.len().max(1);
-                self.emit(cx)?;
-                continue;
-            }
-            return Ok(Outcome::Keep);
-        }
-    }
-
-    /// How many more output bytes this connection may produce now.
-    fn budget(&self, cx: &Context<'_>) -> usize {
-        if self.session.is_broadcast() {
-            return cx.room_allowance.saturating_sub(cx.scratch.room.len());
-        }
-        cx.limits.max_pending.saturating_sub(self.pending_output())
-    }
-
-    /// Hands input to the session within the output budget and emits the replies.
-    fn process(&mut self, input: &[u8], cx: &mut Context<'_>) -> io::Result<usize> {
-        debug_assert!(
-            cx.scratch.out.is_empty(),
-            "another source left output in the scratch buffer"
-        );
-        let budget = self.budget(cx);
-        let progress = self
-            .session
-            .on_bytes(input, cx.moment.wall, &mut cx.scratch.out, budget);
-        cx.stats.messages += progress.messages;
-        if progress.action == Action::Close {
-            self.phase = Phase::Closing;
-        }
-        self.emit(cx)?;
-        Ok(progress.consumed)
-    }
-
     /// Sends what the session produced: to this client now, or to the room.
     fn emit(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         if self.session.is_broadcast() {
@@ -463,65 +304,6 @@ impl Connection {
             self.last_active = cx.moment.now;
         }
         Ok(())
-    }
-
-    /// Opens the requested file under the files root, or refuses with a reason.
-    fn open_file(&mut self, name: &[u8], cx: &mut Context<'_>) {
-        let opened = match cx.files {
-            Some(root) => root.open(name),
-            None => Err("files are not served here"),
-        };
-        match opened {
-            Ok(file) => {
-                log::debug!("{}: sending {:?}", self.peer, String::from_utf8_lossy(name));
-                self.session.start_stream(Box::new(file));
-            }
-            Err(reason) => {
-                log::debug!(
-                    "{}: refused {:?}: {reason}",
-                    self.peer,
-                    String::from_utf8_lossy(name)
-                );
-                self.session.refuse(reason, &mut cx.scratch.out);
-                self.phase = Phase::Closing;
-            }
-        }
-    }
-
-    /// Closing with replies still queued: keep reading (and dropping) input,
-    /// so a client blocked writing to us can finish and start reading.
-    fn discard_while_flushing(&mut self, cx: &mut Context<'_>) -> io::Result<Outcome> {
-        if self.peer_eof {
-            return Ok(Outcome::Keep);
-        }
-        match self.discard_input(cx)? {
-            // EOF: nothing more to read; the replies still go out, then FIN.
-            Outcome::Close(_) => {
-                self.peer_eof = true;
-                Ok(Outcome::Keep)
-            }
-            outcome => Ok(outcome),
-        }
-    }
-
-    /// Read and throw away until EOF (`Close`), `WouldBlock` (`Keep`) or the turn's budget (`Yield`).
-    fn discard_input(&mut self, cx: &mut Context<'_>) -> io::Result<Outcome> {
-        let mut moved = 0;
-        while moved < cx.limits.turn_bytes.max(1) {
-            let read = self.stream.read(&mut cx.scratch.read);
-            log::trace!("{} read to discard: {read:?}", Label(cx.token));
-            match read {
-                Ok(0) => return Ok(Outcome::Close("done")),
-                Ok(n) => {
-                    moved += n;
-                    cx.stats.bytes_in += n as u64;
-                }
-                Err(err) if would_block(&err) => return Ok(Outcome::Keep),
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(Outcome::Yield)
     }
 
     /// Removes the socket from the poll; dropping the connection then closes it.

@@ -17,6 +17,9 @@ pub struct Scratch {
     pub out: Vec<u8>,
     /// Chat messages for the other members of the room; the reactor delivers them.
     pub room: Vec<u8>,
+    /// The batched UDP path's buffers (Linux), allocated on the first datagram.
+    #[cfg(target_os = "linux")]
+    pub datagrams: super::udp_batch::DatagramBatch,
 }
 
 impl Scratch {
@@ -26,6 +29,8 @@ impl Scratch {
             read: vec![0; read_size],
             out: Vec::with_capacity(read_size),
             room: Vec::new(),
+            #[cfg(target_os = "linux")]
+            datagrams: super::udp_batch::DatagramBatch::default(),
         }
     }
 }

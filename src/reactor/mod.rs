@@ -32,6 +32,7 @@
 //! # Files
 //!
 //! - `bind.rs`: opening sockets. `token.rs`: the token space.
+//! - `dispatch.rs`: what each event leads to; closing a connection; idle timers firing.
 //! - `connection.rs`: one stream connection's I/O; `outbox.rs` its unsent output;
 //!   `stream.rs` TCP or Unix; `context.rs` what the loop lends it.
 //! - `accept.rs`: accepting within `--max-conns` and surviving `EMFILE`.
@@ -40,7 +41,7 @@
 //! - `posted.rs`: the list of connections to serve again this turn, each at most once.
 //! - `guard.rs`: per-source limits (connections, connection rate, UDP reply budget).
 //! - `unix_path.rs`: which socket file is ours, and where a Unix datagram reply may go.
-//! - `udp.rs`: datagrams. `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
+//! - `udp.rs`: datagrams (`udp_batch.rs`: many per syscall on Linux). `timers.rs`: idle deadlines. `shutdown.rs`: signals and draining.
 //! - `ops.rs`: running as a service: `metrics/` (the Prometheus endpoint),
 //!   `proxied.rs` (PROXY headers), `activation.rs` and `notify.rs` (systemd),
 //!   `refusals.rs` (rate-limited warnings), `socket_files.rs` (cleanup on exit),
@@ -55,6 +56,7 @@ pub mod activation;
 mod bind;
 mod connection;
 mod context;
+mod dispatch;
 mod fanout;
 pub(crate) mod guard;
 mod mailbox;
@@ -78,6 +80,8 @@ mod stream;
 mod timers;
 pub mod token;
 mod udp;
+#[cfg(target_os = "linux")]
+mod udp_batch;
 mod unix_path;
 
 pub use mailbox::MailboxAddress;
@@ -87,10 +91,9 @@ pub use stats::{Stats, StatsHandle};
 
 use crate::config::{Binding, Limits, ServerConfig, UnixBinding};
 use crate::files::FilesRoot;
-use crate::protocol::chat::Departure;
 use crate::protocol::Framing;
-use connection::{Connection, Outcome, Peer};
-use context::{Context, Moment, Scratch};
+use connection::Connection;
+use context::Scratch;
 use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
 use source::Source;
@@ -99,7 +102,6 @@ use std::mem;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use token::Target;
 
 /// One read, and the largest UDP datagram, fits in this many bytes.
 const READ_SIZE: usize = 64 * 1024;
@@ -281,175 +283,6 @@ impl Reactor {
             self.end_turn(now, batch);
         }
         Ok(self.finish())
-    }
-
-    fn dispatch(&mut self, token: Token, now: Instant, wall: SystemTime) {
-        match token::target(token) {
-            Target::Waker => {
-                // One waker for both: mail from siblings, then a shutdown request.
-                self.handle_mail(now);
-                self.handle_wake(now)
-            }
-            Target::Signals => self.handle_signals(now),
-            Target::Source(index) => self.handle_source(index, now, wall),
-            Target::Metrics(key) => self.handle_metrics(key, now),
-            Target::Handshake(key) => self.handle_handshake(key, now, wall),
-            Target::Connection { key, generation } => {
-                self.handle_connection(key, generation, now, wall)
-            }
-        }
-    }
-
-    fn handle_source(&mut self, index: usize, now: Instant, wall: SystemTime) {
-        let outcome = match self.sources.get(index) {
-            Some(Some(source)) if source.is_listener() => {
-                return self.accept_ready(index, now, wall);
-            }
-            Some(Some(Source::Udp { socket, binding })) => {
-                let protocol = binding.protocol;
-                udp::serve_udp(
-                    socket,
-                    protocol,
-                    &mut self.scratch,
-                    &mut self.guard,
-                    &mut self.stats,
-                    now,
-                    wall,
-                )
-            }
-            Some(Some(Source::UnixDatagram {
-                socket, binding, ..
-            })) => {
-                let protocol = binding.protocol;
-                udp::serve_unixgram(socket, protocol, &mut self.scratch, &mut self.stats, wall)
-            }
-            // Closed at shutdown; the event is stale.
-            _ => return,
-        };
-        if outcome == Outcome::Yield {
-            self.post(token::source(index));
-        }
-    }
-
-    /// What a connection may use during its turn, borrowed field by field.
-    fn context(
-        &mut self,
-        token: Token,
-        now: Instant,
-        wall: SystemTime,
-    ) -> (Context<'_>, &mut Slab<Connection>) {
-        let cx = Context {
-            room_allowance: 0,
-            registry: self.poll.registry(),
-            scratch: &mut self.scratch,
-            limits: &self.limits,
-            stats: &mut self.stats,
-            files: self.files.as_ref(),
-            moment: Moment { now, wall },
-            token,
-        };
-        (cx, &mut self.connections)
-    }
-
-    fn handle_connection(&mut self, key: usize, generation: u32, now: Instant, wall: SystemTime) {
-        let idle_timeout = self.limits.idle_timeout;
-        let room_allowance = match self.connections.get(key) {
-            Some(conn) if conn.seat != room::NO_SEAT => self.room_allowance(conn.listener),
-            _ => 0,
-        };
-        let (mut cx, connections) = self.context(token::connection(key, generation), now, wall);
-        cx.room_allowance = room_allowance;
-        let Some(conn) = connections
-            .get_mut(key)
-            .filter(|c| c.generation == generation)
-        else {
-            log::trace!("stale event for slot {key} generation {generation}: dropped");
-            return;
-        };
-        let token = token::connection(key, generation);
-        let was_lingering = conn.is_lingering();
-        let outcome = conn.drive(token, &mut cx);
-        let listener = conn.listener;
-        let linger_deadline = (!was_lingering && conn.is_lingering())
-            .then(|| conn.deadline(idle_timeout))
-            .flatten();
-        if let Some(deadline) = linger_deadline {
-            self.timers.schedule(deadline, key, generation);
-        }
-        // What it said goes to its room before any departure notice of its own.
-        self.collect_room(listener, Some(key));
-        match outcome {
-            Outcome::Keep => self.judge_member(key, now),
-            Outcome::Yield => {
-                self.post(token);
-                self.judge_member(key, now);
-            }
-            Outcome::Close(reason) => self.close(key, reason, Departure::Left),
-        }
-    }
-
-    /// Closes the connection in slot `key`, tells its room, and resumes
-    /// accepting if it had stopped at the cap.
-    fn close(&mut self, key: usize, reason: &str, departure: Departure) {
-        let mut conn = self.connections.remove(key);
-        conn.deregister(self.poll.registry());
-        if let Peer::Inet(addr) = conn.peer {
-            self.guard.release(addr);
-        }
-        self.guard.unreserve();
-        log::debug!(
-            "{} closed ({reason}), peer {}",
-            token::Label(token::connection(key, conn.generation)),
-            conn.peer
-        );
-        self.leave_room(conn.listener, conn.seat);
-        let connections = &self.connections;
-        self.timers.compact(connections.len(), |key, generation| {
-            connections
-                .get(key)
-                .is_some_and(|c| c.generation == generation)
-        });
-        conn.depart(departure, &mut self.scratch);
-        self.collect_room(conn.listener, None);
-        self.resume_accepting_if_paused();
-    }
-
-    fn fire_timers(&mut self, now: Instant) {
-        while let Some(entry) = self.timers.pop_due(now) {
-            let key = entry.key as usize;
-            let Some(conn) = self
-                .connections
-                .get(key)
-                .filter(|c| c.generation == entry.generation)
-            else {
-                continue;
-            };
-            match conn.deadline(self.limits.idle_timeout) {
-                Some(deadline) if deadline <= now => {
-                    log::trace!(
-                        "{} timer fired: deadline passed",
-                        token::Label(token::connection(key, entry.generation))
-                    );
-                    let reason = if conn.is_lingering() {
-                        "linger timeout"
-                    } else {
-                        self.stats.idle_closed += 1;
-                        "idle timeout"
-                    };
-                    self.close(key, reason, Departure::Left);
-                }
-                Some(deadline) => {
-                    log::trace!(
-                        "{} timer fired early: active since, re-armed",
-                        token::Label(token::connection(key, entry.generation))
-                    );
-                    self.timers.schedule(deadline, key, entry.generation)
-                }
-                None => {}
-            }
-        }
-        self.accept
-            .fire_retry(now, &self.sources, &mut self.yielded);
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {

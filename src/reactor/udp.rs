@@ -6,6 +6,10 @@
 //! Errors that an earlier send left on the socket, such as `ECONNREFUSED`
 //! after an ICMP "port unreachable", belong to some past client, so they are
 //! logged at debug and the socket goes on serving.
+//!
+//! On Linux a UDP socket is served by batches (`udp_batch.rs`: `recvmmsg`
+//! and `sendmmsg`, the same rules per datagram); Unix datagram sockets, and
+//! UDP elsewhere, take one datagram per `recvfrom` here.
 
 use super::connection::Outcome;
 use super::context::Scratch;
@@ -19,7 +23,7 @@ use std::time::Instant;
 use std::time::SystemTime;
 
 /// Datagrams served per event before the socket yields to other sources.
-const DATAGRAM_BUDGET: usize = 256;
+pub const DATAGRAM_BUDGET: usize = 256;
 
 /// Serves a UDP socket.
 ///
@@ -35,6 +39,19 @@ pub fn serve_udp(
     now: Instant,
     wall: SystemTime,
 ) -> Outcome {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        super::udp_batch::serve(
+            socket.as_raw_fd(),
+            protocol,
+            &mut scratch.datagrams,
+            |peer, len, stats| guard.allow_reply(peer, len, now, stats),
+            stats,
+            wall,
+        )
+    }
+    #[cfg(not(target_os = "linux"))]
     serve(
         |buf| socket.recv_from(buf),
         |reply, peer| socket.send_to(reply, *peer),

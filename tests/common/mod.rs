@@ -4,6 +4,7 @@
 //! and every server started here is shut down and joined when the test ends.
 #![allow(dead_code)] // Each test file uses a different subset.
 
+pub mod bulk;
 pub mod chunking;
 pub mod probe;
 

@@ -3,6 +3,14 @@
 //! Rates and latencies describe the measurement window only; the ramp (opening
 //! every connection) has its own figures, and the load generator's own CPU
 //! use says whether the figures describe the server or the client.
+//!
+//! This file builds the report from the run's counters and is the JSON
+//! shape (`--json` is `Report` serialized as it stands, so a field added here
+//! is a field scripts can read). How a person reads it, the aligned table,
+//! is the job of the `table` submodule, kept apart so that changing the layout
+//! of the text cannot change the JSON that scripts depend on.
+
+mod table;
 
 use super::config::{BenchConfig, Scenario};
 use super::error::ErrorKind;
@@ -10,7 +18,6 @@ use super::stats::Stats;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 /// Latency percentiles of completed operations, in microseconds.
@@ -280,165 +287,9 @@ fn percentiles(h: &Histogram<u64>) -> Option<Latency> {
     })
 }
 
-/// Groups digits by thousands: 1234567 -> `1,234,567`.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-impl fmt::Display for Report {
-    /// An aligned two-column table, one figure per line.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut rows: Vec<(&str, String)> = vec![
-            ("scenario", format!("{} ({})", self.scenario, self.protocol)),
-            ("target", self.target.clone()),
-            (
-                "load",
-                format!(
-                    "{} conns x {} in flight, {} B, {} thread(s)",
-                    self.conns, self.pipeline, self.size, self.threads
-                ),
-            ),
-            (
-                "mode",
-                match self.target_rate {
-                    Some(rate) => format!(
-                        "open-loop, {} requests/s scheduled (latency from the scheduled time)",
-                        grouped(rate.round() as u64)
-                    ),
-                    None => "closed-loop".into(),
-                },
-            ),
-            (
-                "window",
-                format!(
-                    "{:.2} s measured, after {:.2} s of warm-up",
-                    self.elapsed_secs, self.warmup_secs
-                ),
-            ),
-            ("operations", grouped(self.ops)),
-            (
-                "rate",
-                format!("{} ops/s", grouped(self.rate.round() as u64)),
-            ),
-            (
-                "throughput",
-                format!(
-                    "{} B/s received",
-                    grouped(self.throughput_bytes_per_sec.round() as u64)
-                ),
-            ),
-            ("connects", grouped(self.connects)),
-            ("unfinished", grouped(self.unfinished)),
-        ];
-        if let Some(ramp) = &self.ramp {
-            rows.push((
-                "ramp",
-                format!(
-                    "{} of {} connected in {:.2} s ({} connects/s)",
-                    grouped(ramp.connected),
-                    grouped(self.conns as u64),
-                    ramp.secs,
-                    grouped(ramp.connect_rate.round() as u64)
-                ),
-            ));
-        }
-        if let Some(c) = &self.connect_latency_us {
-            rows.push((
-                "connect p50/p99",
-                format!("{} / {} us", grouped(c.p50), grouped(c.p99)),
-            ));
-        }
-        match &self.latency_us {
-            Some(l) => {
-                for (name, value) in [
-                    ("latency p50", l.p50),
-                    ("latency p90", l.p90),
-                    ("latency p99", l.p99),
-                    ("latency p99.9", l.p999),
-                    ("latency max", l.max),
-                ] {
-                    rows.push((name, format!("{} us", grouped(value))));
-                }
-            }
-            None => rows.push(("latency", "no operation completed".into())),
-        }
-        if let Some(h) = &self.hold {
-            rows.push((
-                "held",
-                format!("{} established / {} asked", h.established, h.target),
-            ));
-            rows.push((
-                "verified",
-                format!(
-                    "{} before, {} of {} sampled after",
-                    h.verified, h.sample_verified, h.sampled
-                ),
-            ));
-            rows.push(("lost while idle", grouped(h.lost_while_idle)));
-        }
-        let errors: Vec<String> = self
-            .errors
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(kind, n)| format!("{kind} {}", grouped(*n)))
-            .collect();
-        rows.push((
-            "errors",
-            if errors.is_empty() {
-                "none".into()
-            } else {
-                errors.join(", ")
-            },
-        ));
-        let v = &self.verify_errors;
-        rows.push((
-            "verify_errors",
-            format!(
-                "{} (mismatch {}, crossed {}, duplicate {}, reordered {})",
-                v.total, v.mismatch, v.crossed, v.duplicate, v.reordered
-            ),
-        ));
-        let cpu = &self.client_cpu;
-        rows.push((
-            "client cpu",
-            format!(
-                "{:.2} s, {:.0}% busy{}",
-                cpu.cpu_secs,
-                cpu.busy * 100.0,
-                if cpu.bottleneck {
-                    ": the load generator was the bottleneck (try --threads)"
-                } else {
-                    ""
-                }
-            ),
-        ));
-        let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
-        for (name, value) in rows {
-            writeln!(f, "{name:<width$}  {value}")?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn digits_group_by_thousands() {
-        assert_eq!(grouped(0), "0");
-        assert_eq!(grouped(999), "999");
-        assert_eq!(grouped(1000), "1,000");
-        assert_eq!(grouped(1234567), "1,234,567");
-    }
 
     #[test]
     fn json_has_every_error_kind_and_the_table_aligns() {

@@ -29,15 +29,26 @@
 //!
 //! Timers are coarse on purpose: every [`TICK`] the loop scans its connections
 //! for timeouts and retries and publishes its counters for the progress line.
-//! A scan of 10,000 connections every 50 ms costs far less than the replies.
+//!
+//! The engine is split by job, one file each:
+//! - this file: the engine itself, its loop (`run_until`) and its timers;
+//! - `traffic`: what a ready connection does: read and check replies, queue
+//!   requests, write them;
+//! - `connections`: opening (within the connect limit), failing, retrying
+//!   and closing connections;
+//! - `schedule`: open-loop mode's schedule of when each request is due.
+
+mod connections;
+mod schedule;
+mod traffic;
 
 use super::config::BenchConfig;
 use super::conn::{Conn, State};
 use super::error::ErrorKind;
 use super::expect::Exchange;
 use super::stats::{Shared, Stats};
-use mio::event::Event;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Poll};
+use schedule::Schedule;
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::Ordering;
@@ -45,35 +56,11 @@ use std::time::{Duration, Instant};
 
 /// How often timeouts and retries are checked and progress is published.
 pub const TICK: Duration = Duration::from_millis(50);
-/// Connects in progress at once per loop, so a server's accept backlog is not flooded.
-const MAX_CONNECTING: usize = 256;
-/// Wait before reconnecting after a failed connect, so a dead server is not spun on.
-const RETRY_DELAY: Duration = Duration::from_millis(100);
+
 /// One read's worth of buffer, shared by every connection of the loop.
 const SCRATCH: usize = 64 * 1024;
 /// How long a run waits for its window when nothing else bounds it.
 const FOREVER: Duration = Duration::from_secs(86_400 * 365);
-
-/// Open-loop mode: when each of this loop's requests is due.
-#[derive(Debug)]
-struct Schedule {
-    /// Requests per second for this loop (its share of `--rate`).
-    per_sec: f64,
-    /// When request 0 is due: the start of traffic.
-    t0: Option<Instant>,
-    /// The next request of the loop's schedule not yet handed to its connection.
-    cursor: u64,
-}
-
-impl Schedule {
-    /// When request `k` of this loop is due (far in the future before traffic starts).
-    fn due(&self, k: u64) -> Instant {
-        match self.t0 {
-            Some(t0) => t0 + Duration::from_secs_f64(k as f64 / self.per_sec),
-            None => Instant::now() + FOREVER,
-        }
-    }
-}
 
 /// What a connection does once it has an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,24 +234,6 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Open-loop mode: hands every request now due to its connection, in schedule order.
-    fn send_due(&mut self, now: Instant) {
-        let count = self.conns.len() as u64;
-        loop {
-            let Some(schedule) = &mut self.schedule else {
-                return;
-            };
-            if schedule.due(schedule.cursor) > now {
-                return;
-            }
-            let i = (schedule.cursor % count) as usize;
-            schedule.cursor += 1;
-            // `fill` sends every due request of connection `i`, this one included.
-            self.fill(i, now);
-            self.flush(i);
-        }
-    }
-
     /// Whether every connection has had its connect resolved and no reply or greeting is owed.
     pub fn settled(&self) -> bool {
         self.backlog.is_empty() && self.connecting == 0 && self.conns.iter().all(|c| !c.waiting())
@@ -291,179 +260,6 @@ impl<'a> Engine<'a> {
             self.stats.unfinished += unanswered;
         }
         self.publish();
-    }
-
-    fn handle(&mut self, event: &Event) {
-        let i = event.token().0;
-        if i >= self.conns.len() || self.conns[i].state == State::Closed {
-            return; // stale: the connection was closed earlier in this batch
-        }
-        let now = Instant::now();
-        if self.conns[i].state == State::Connecting {
-            let greeting = self.ex.greeting.is_some();
-            match self.conns[i].finish_connect(greeting, &mut self.stats, now) {
-                Ok(false) => return,
-                Ok(true) => {
-                    self.connecting -= 1;
-                    self.stats.connects += 1;
-                    if self.stats.connects <= self.conns.len() as u64 {
-                        // The ramp counts first connects; reconnects come later.
-                        self.shared.established.fetch_add(1, Ordering::Relaxed);
-                    }
-                    self.open_backlog(now);
-                }
-                Err(kind) => return self.fail(i, kind, now),
-            }
-        }
-        let measuring = self.shared.measuring(now);
-        let Engine {
-            conns,
-            ex,
-            scratch,
-            stats,
-            ..
-        } = self;
-        let read_closed = event.is_read_closed();
-        if let Err(kind) = conns[i].read(ex, scratch, stats, (now, measuring, read_closed)) {
-            return self.fail(i, kind, now);
-        }
-        self.after_reply(i, now);
-        self.flush(i);
-    }
-
-    /// Decides what a connection does after reading: queue what its mode allows, or
-    /// (churn, after its one reply) close and reopen.
-    fn after_reply(&mut self, i: usize, now: Instant) {
-        let conn = &self.conns[i];
-        match self.mode {
-            Mode::Churn if conn.state == State::Ready && conn.remaining == 0 && !conn.waiting() => {
-                self.close(i);
-                self.open(i, now);
-            }
-            _ => self.fill(i, now),
-        }
-    }
-
-    /// Queues requests until the pipeline is full, the phase's quota is sent or the budget is spent.
-    ///
-    /// Open loop: only requests already due, each timed from when it was due.
-    fn fill(&mut self, i: usize, now: Instant) {
-        let count = self.conns.len() as u64;
-        let conn = &mut self.conns[i];
-        if conn.state != State::Ready || self.shared.stopped() || !self.traffic {
-            return;
-        }
-        while conn.remaining > 0 && conn.sent_at.len() < self.config.pipeline {
-            let due = self
-                .schedule
-                .as_ref()
-                .map(|s| s.due(conn.scheduled * count + i as u64));
-            if due.is_some_and(|due| due > now) {
-                break;
-            }
-            if self.mode == Mode::Stream && !self.shared.take_request() {
-                conn.remaining = 0;
-                break;
-            }
-            // Churn times the whole connect + round trip; the others the round trip.
-            let at = match (self.mode, due) {
-                (Mode::Churn, _) => conn.opened_at,
-                (_, Some(due)) => due,
-                _ => now,
-            };
-            conn.scheduled += u64::from(due.is_some());
-            conn.enqueue(at, now);
-        }
-    }
-
-    fn flush(&mut self, i: usize) {
-        let Engine {
-            conns,
-            ex,
-            wbuf,
-            stats,
-            ..
-        } = self;
-        if let Err(kind) = conns[i].write(ex, wbuf, stats) {
-            self.fail(i, kind, Instant::now());
-        }
-    }
-
-    /// Starts connection `i` now, or queues it while too many connects are in progress.
-    fn open(&mut self, i: usize, now: Instant) {
-        if self.shared.stopped() {
-            return;
-        }
-        if self.connecting >= MAX_CONNECTING {
-            self.backlog.push_back(i);
-            return;
-        }
-        if self.mode == Mode::Churn {
-            // Churn spends one request per connection, at the connect.
-            if !self.shared.take_request() {
-                return;
-            }
-            self.conns[i].remaining = 1;
-        }
-        let source = self.config.source(self.first + i);
-        let conn = &mut self.conns[i];
-        let call = Instant::now();
-        let opened = conn.open(self.config.addr, source, now);
-        self.stats.note_connect_call(call.elapsed());
-        let registered = opened.and_then(|()| {
-            let stream = conn.stream.as_mut().expect("open just set the stream");
-            self.poll
-                .registry()
-                .register(stream, Token(i), Interest::READABLE | Interest::WRITABLE)
-        });
-        match registered {
-            Ok(()) => self.connecting += 1,
-            Err(_) => {
-                self.close(i);
-                self.stats.error(ErrorKind::Connect);
-                self.retry_later(i, now);
-            }
-        }
-    }
-
-    fn open_backlog(&mut self, now: Instant) {
-        while self.connecting < MAX_CONNECTING {
-            let Some(i) = self.backlog.pop_front() else {
-                break;
-            };
-            self.open(i, now);
-        }
-    }
-
-    /// Counts a failure, closes the connection and (outside `hold`) schedules a reopen.
-    fn fail(&mut self, i: usize, kind: ErrorKind, now: Instant) {
-        self.stats.error(kind);
-        self.close(i);
-        self.open_backlog(now);
-        match self.mode {
-            Mode::Hold => {}
-            _ if kind == ErrorKind::Connect => self.retry_later(i, now),
-            _ => self.open(i, now),
-        }
-    }
-
-    fn retry_later(&mut self, i: usize, now: Instant) {
-        if self.mode != Mode::Hold {
-            self.conns[i].retry_at = Some(now + RETRY_DELAY);
-        }
-    }
-
-    /// Deregisters and drops connection `i`'s socket; returns requests left unanswered.
-    fn close(&mut self, i: usize) -> usize {
-        let conn = &mut self.conns[i];
-        if conn.state == State::Connecting {
-            self.connecting -= 1;
-        }
-        if let Some(stream) = conn.stream.as_mut() {
-            // Dropping the socket would deregister it too; doing it first keeps mio's rules.
-            let _ = self.poll.registry().deregister(stream);
-        }
-        conn.close()
     }
 
     /// Times out stalled connections, reopens those whose retry is due, publishes progress.

@@ -2,12 +2,28 @@
 //!
 //! Parsing only: turning flags into a [`ServerConfig`] and a log level. The
 //! binary in `main.rs` decides what to run.
+//!
+//! This file declares the flags (clap reads the doc comment of each field as
+//! its `--help` text) and turns them into a [`ServerConfig`]. The parsers of
+//! single values (`PROTO=ADDR`, `--sndbuf`, `--reactors N|auto`) live in the
+//! `values` submodule: each checks its range when the command line is
+//! parsed, so a bad number is an error that names the flag, never a panic
+//! or a silent clamp later.
 
-use crate::config::{Binding, Limits, ServerConfig, Transport, UnixBinding, DEFAULT_SNDBUF};
+#[cfg(test)]
+mod tests;
+mod values;
+
+pub use values::{ReactorCount, MAX_REACTORS};
+
+use crate::config::{Binding, Limits, ServerConfig, UnixBinding, DEFAULT_SNDBUF};
 use crate::protocol::Framing;
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 use std::time::Duration;
+use values::{
+    parse_reactors, parse_seconds, parse_sndbuf, parse_tcp, parse_udp, parse_unix, parse_unixgram,
+};
 
 /// `--max-conns-per-ip` unless given: generous for people, small for a botnet's share.
 pub const DEFAULT_MAX_CONNS_PER_IP: usize = 256;
@@ -23,10 +39,6 @@ const MAX_LINE_LIMIT: i64 = 16 << 20;
 const MAX_PENDING_LIMIT: i64 = 1 << 30;
 /// The largest `--conn-rate-per-ip`.
 const MAX_CONN_RATE_LIMIT: i64 = 1_000_000;
-/// The smallest non-zero `--sndbuf` (Linux raises smaller values to about this anyway).
-const MIN_SNDBUF: u64 = 4096;
-/// The largest `--sndbuf`.
-const MAX_SNDBUF: u64 = 64 << 20;
 
 /// One thread, one mio event loop: echo, timestamp, hello, the inetd services, files and chat over TCP, UDP and Unix sockets.
 #[derive(Debug, Parser)]
@@ -146,75 +158,6 @@ pub struct ServeArgs {
     pub quiet: u8,
 }
 
-/// How many reactors `--reactors` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReactorCount {
-    /// Exactly this many (at least 1).
-    Fixed(usize),
-    /// One per core this process may run on.
-    Auto,
-}
-
-impl ReactorCount {
-    /// The number to run, `cores` being what `auto` means here.
-    pub fn resolve(self, cores: usize) -> usize {
-        match self {
-            ReactorCount::Fixed(n) => n,
-            ReactorCount::Auto => cores.max(1),
-        }
-    }
-}
-
-/// The most reactors `--reactors` accepts: far more than any machine's cores,
-/// few enough that a typo cannot start a million threads.
-pub const MAX_REACTORS: usize = 1024;
-
-fn parse_reactors(text: &str) -> Result<ReactorCount, String> {
-    if text == "auto" {
-        return Ok(ReactorCount::Auto);
-    }
-    match text.parse::<usize>() {
-        Ok(n) if (1..=MAX_REACTORS).contains(&n) => Ok(ReactorCount::Fixed(n)),
-        _ => Err(format!(
-            "'{text}' is not a number of reactors from 1 to {MAX_REACTORS}, or auto"
-        )),
-    }
-}
-
-fn parse_tcp(spec: &str) -> Result<Binding, String> {
-    Binding::parse(Transport::Tcp, spec)
-}
-
-fn parse_udp(spec: &str) -> Result<Binding, String> {
-    Binding::parse(Transport::Udp, spec)
-}
-
-fn parse_unix(spec: &str) -> Result<UnixBinding, String> {
-    UnixBinding::parse(false, spec)
-}
-
-fn parse_unixgram(spec: &str) -> Result<UnixBinding, String> {
-    UnixBinding::parse(true, spec)
-}
-
-fn parse_sndbuf(text: &str) -> Result<u64, String> {
-    match text.parse::<u64>() {
-        Ok(bytes) if bytes == 0 || (MIN_SNDBUF..=MAX_SNDBUF).contains(&bytes) => Ok(bytes),
-        _ => Err(format!(
-            "'{text}' is not 0 or a number of bytes from {MIN_SNDBUF} to {MAX_SNDBUF}"
-        )),
-    }
-}
-
-fn parse_seconds(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && (0.0..=86_400.0).contains(&secs) => Ok(secs),
-        _ => Err(format!(
-            "'{text}' is not a number of seconds from 0 to 86400"
-        )),
-    }
-}
-
 impl ServeArgs {
     /// The log level these flags ask for.
     pub fn log_level(&self) -> log::LevelFilter {
@@ -290,128 +233,5 @@ impl Cli {
             Some(Command::Serve(args) | Command::Threaded(args)) => Some(args),
             Some(Command::Bench(_) | Command::MassHold(_) | Command::Compare(_)) => None,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("reactord").chain(args.iter().copied()))
-    }
-
-    #[test]
-    fn no_arguments_serves_the_defaults() {
-        for args in [&[][..], &["serve"][..]] {
-            let cli = parse(args).unwrap();
-            let config = cli.serve_args().unwrap().config(100);
-            assert_eq!(config.bindings, Binding::defaults(false));
-            assert_eq!(config.limits.max_conns, 100);
-            assert_eq!(config.limits.idle_timeout, Some(Duration::from_secs(300)));
-            // The binary guards an open port by default, unlike the library's Limits::default().
-            assert_eq!(config.limits.max_conns_per_ip, DEFAULT_MAX_CONNS_PER_IP);
-            assert_eq!(config.limits.conn_rate_per_ip, DEFAULT_CONN_RATE_PER_IP);
-            assert!(!config.limits.udp_allow_low_ports);
-            assert_eq!(config.limits.udp_budget, 1 << 20);
-            assert_eq!(config.limits.udp_window, Duration::from_secs(600));
-        }
-    }
-
-    #[test]
-    fn explicit_bindings_replace_the_defaults() {
-        let cli = parse(&[
-            "serve",
-            "--udp",
-            "echo=127.0.0.1:0",
-            "--idle-timeout",
-            "0",
-            "--framing",
-            "raw",
-        ])
-        .unwrap();
-        let config = cli.serve_args().unwrap().config(100);
-        assert_eq!(config.bindings.len(), 1);
-        assert_eq!(config.framing, Framing::Raw);
-        assert_eq!(config.limits.idle_timeout, None);
-    }
-
-    #[test]
-    fn host_moves_the_defaults_and_only_the_defaults() {
-        let cli = parse(&["--host", "0.0.0.0", "--host", "::"]).unwrap();
-        let config = cli.serve_args().unwrap().config(100);
-        let defaults = Binding::defaults(false);
-        assert_eq!(config.bindings.len(), 2 * defaults.len());
-        assert_eq!(config.bindings[0].to_string(), "tcp echo 0.0.0.0:7007");
-        assert_eq!(
-            config.bindings[defaults.len()].to_string(),
-            "tcp echo [::]:7007"
-        );
-        let cli = parse(&["--host", "0.0.0.0", "--tcp", "echo=127.0.0.1:0"]).unwrap();
-        let config = cli.serve_args().unwrap().config(100);
-        assert_eq!(config.bindings.len(), 1);
-        assert!(config.bindings[0].addr.ip().is_loopback());
-        assert!(parse(&["--host", "localhost"]).is_err());
-    }
-
-    #[test]
-    fn threaded_takes_the_same_flags() {
-        let cli = parse(&["threaded", "--tcp", "hello=127.0.0.1:0", "--max-conns", "3"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Threaded(_))));
-        let config = cli.serve_args().unwrap().config(100);
-        assert_eq!(config.bindings.len(), 1);
-        assert_eq!(config.limits.max_conns, 3);
-    }
-
-    #[test]
-    fn bad_values_are_errors_naming_the_culprit() {
-        let err = parse(&["--tcp", "nope=127.0.0.1:1"])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("unknown protocol 'nope'"), "{err}");
-        assert!(parse(&["--max-line", "0"]).is_err());
-        assert!(parse(&["--drain-timeout", "-1"]).is_err());
-        assert!(parse(&["-v", "-q"]).is_err());
-    }
-
-    #[test]
-    fn every_number_is_range_checked_at_parse_time() {
-        for (flag, bad) in [
-            ("--max-line", "0"),
-            ("--max-line", "16777217"),
-            ("--max-pending", "1073741825"),
-            ("--max-conns", "0"),
-            ("--max-conns-per-ip", "4294967296"),
-            ("--conn-rate-per-ip", "1000001"),
-            ("--udp-window", "0"),
-            ("--sndbuf", "100"),
-            ("--sndbuf", "67108865"),
-            ("--drain-timeout", "86401"),
-            ("--idle-timeout", "-1"),
-            ("--udp-budget", "18446744073709551616"),
-        ] {
-            let err = parse(&[flag, bad]).expect_err(flag).to_string();
-            assert!(err.contains(bad), "{flag} {bad}: {err}");
-        }
-        let ok = |args: &[&str]| parse(args).unwrap().serve_args().unwrap().config(100);
-        assert_eq!(ok(&["--sndbuf", "0"]).limits.sndbuf, None);
-        assert_eq!(ok(&["--sndbuf", "65536"]).limits.sndbuf, Some(65536));
-        assert_eq!(ok(&[]).limits.sndbuf, Some(DEFAULT_SNDBUF));
-        // Huge idle timeouts are accepted: they mean "never" (see the reactor's timers).
-        let huge = ok(&["--idle-timeout", "18446744073709551615"]);
-        assert_eq!(
-            huge.limits.idle_timeout,
-            Some(Duration::from_secs(u64::MAX))
-        );
-        assert!(!ok(&[]).limits.limit_loopback);
-        assert!(ok(&["--limit-loopback"]).limits.limit_loopback);
-    }
-
-    #[test]
-    fn verbosity_maps_onto_levels() {
-        let level = |args: &[&str]| parse(args).unwrap().serve_args().unwrap().log_level();
-        assert_eq!(level(&[]), log::LevelFilter::Info);
-        assert_eq!(level(&["-vv"]), log::LevelFilter::Trace);
-        assert_eq!(level(&["-qqq"]), log::LevelFilter::Off);
     }
 }

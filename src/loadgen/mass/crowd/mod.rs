@@ -11,15 +11,22 @@
 //! the oldest is always at the front of a FIFO, and a loop turn only looks at
 //! the front. While holding, the loop sleeps in `epoll_wait` with no timeout
 //! at all (or until the hold ends): an idle crowd costs this process nothing.
+//!
+//! The work is split by job: this file is the loop (opening at most
+//! `--window` connections at once, expiring the overdue, sleeping while
+//! holding); `round_trip` is what one connection does when it is ready
+//! (finish its connect, write the payload, check the echo, count a failure);
+//! `connect` makes the socket itself, from a chosen source address.
+
+mod connect;
+mod round_trip;
 
 use super::MassConfig;
-use crate::loadgen::conn::set_bind_address_no_port;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use socket2::{Domain, SockRef, Socket, Type};
+use socket2::SockRef;
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::io;
 use std::time::{Duration, Instant};
 
 /// Bytes of one round trip's payload.
@@ -221,166 +228,4 @@ impl<'a> Crowd<'a> {
         }
         Ok(())
     }
-
-    /// Starts connection `i`'s connect; a failure here (no address, no descriptor) is counted.
-    fn open(&mut self, i: usize) {
-        let source = self.config.source(i);
-        let opened = connect(self.config.addr, source).and_then(|mut stream| {
-            self.poll.registry().register(
-                &mut stream,
-                Token(i),
-                Interest::READABLE | Interest::WRITABLE,
-            )?;
-            Ok(stream)
-        });
-        match opened {
-            Ok(stream) => {
-                let slot = &mut self.slots[i];
-                slot.stream = Some(stream);
-                slot.phase = Phase::Connecting;
-                self.in_flight += 1;
-                self.pending
-                    .push_back((i, Instant::now() + self.config.timeout));
-            }
-            Err(err) => {
-                self.slots[i].phase = Phase::Failed;
-                self.count(format!("connect from {source}: {err}"));
-            }
-        }
-    }
-
-    /// Reacts to readiness of connection `i`; stale and spurious events do nothing.
-    fn handle(&mut self, i: usize) {
-        let result = match self.slots[i].phase {
-            Phase::Connecting => self.finish_connect(i),
-            Phase::Echoing => self.write(i).and_then(|()| self.read(i)),
-            Phase::Held => self.read(i),
-            Phase::New | Phase::Failed => Ok(()),
-        };
-        if let Err(reason) = result {
-            self.fail(i, reason);
-        }
-    }
-
-    fn finish_connect(&mut self, i: usize) -> Result<(), String> {
-        let Some(stream) = &self.slots[i].stream else {
-            return Ok(());
-        };
-        if let Ok(Some(err)) | Err(err) = stream.take_error() {
-            return Err(format!("connect: {err}"));
-        }
-        match stream.peer_addr() {
-            Ok(_) => {}
-            Err(err) if err.kind() == io::ErrorKind::NotConnected => return Ok(()), // still going
-            Err(err) => return Err(format!("connect: {err}")),
-        }
-        self.established += 1;
-        // Still in flight under the connect's deadline: connect and first echo share one timeout.
-        self.begin_echo(i);
-        // Bytes that came with the connect's readiness raise no new edge: read them now.
-        self.read(i)
-    }
-
-    /// Starts the next round trip on connection `i` (already counted in flight) and writes.
-    fn begin_echo(&mut self, i: usize) {
-        let slot = &mut self.slots[i];
-        slot.phase = Phase::Echoing;
-        slot.written = 0;
-        slot.matched = 0;
-        if let Err(reason) = self.write(i) {
-            self.fail(i, reason);
-        }
-    }
-
-    fn write(&mut self, i: usize) -> Result<(), String> {
-        let payload = self.config.payload(i, self.slots[i].rounds);
-        let slot = &mut self.slots[i];
-        let Some(stream) = &mut slot.stream else {
-            return Ok(());
-        };
-        while slot.written < PAYLOAD {
-            match stream.write(&payload[usize::from(slot.written)..]) {
-                Ok(n) => slot.written += n as u8, // n <= PAYLOAD
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(format!("send: {err}")),
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads and checks echoed bytes; completing the payload verifies the round.
-    fn read(&mut self, i: usize) -> Result<(), String> {
-        let payload = self.config.payload(i, self.slots[i].rounds);
-        let slot = &mut self.slots[i];
-        let Some(stream) = &mut slot.stream else {
-            return Ok(());
-        };
-        let mut buf = [0u8; 64];
-        loop {
-            let n = match stream.read(&mut buf) {
-                Ok(0) if slot.phase == Phase::Held => {
-                    return Err("closed by the server while idle".into())
-                }
-                Ok(0) => return Err("closed by the server before the echo".into()),
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(format!("receive: {err}")),
-            };
-            if slot.phase != Phase::Echoing {
-                return Err("bytes while idle, which nobody asked for".into());
-            }
-            let from = usize::from(slot.matched);
-            let take = n.min(payload.len() - from);
-            if buf[..take] != payload[from..from + take] {
-                return Err("echo differs from what was sent".into());
-            }
-            if take < n {
-                return Err("more bytes back than were sent".into());
-            }
-            slot.matched += n as u8; // n == take <= PAYLOAD - matched
-            if slot.matched == PAYLOAD && slot.written == PAYLOAD {
-                slot.rounds += 1;
-                slot.phase = Phase::Held;
-                self.in_flight -= 1;
-            }
-        }
-    }
-
-    /// Counts `reason` and drops connection `i`'s socket.
-    fn fail(&mut self, i: usize, reason: String) {
-        let slot = &mut self.slots[i];
-        if matches!(slot.phase, Phase::Connecting | Phase::Echoing) {
-            self.in_flight -= 1;
-        }
-        slot.phase = Phase::Failed;
-        if let Some(mut stream) = slot.stream.take() {
-            let _ = self.poll.registry().deregister(&mut stream);
-        }
-        self.count(reason);
-    }
-
-    fn count(&mut self, reason: String) {
-        *self.errors.entry(reason).or_insert(0) += 1;
-    }
-}
-
-/// A non-blocking connect from `source` (port chosen at connect time) to `addr`.
-///
-/// `IP_BIND_ADDRESS_NO_PORT` makes `bind` take the address only; the port is
-/// picked by `connect`, per destination. Without it, `bind(addr:0)` must pick a
-/// port unique for the address alone, and one source could hold only about
-/// 28,000 connections in all instead of 28,000 per server address and port.
-fn connect(addr: SocketAddr, source: Ipv4Addr) -> io::Result<TcpStream> {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(socket2::Protocol::TCP))?;
-    socket.set_nonblocking(true)?;
-    set_bind_address_no_port(&socket)?;
-    socket.bind(&SocketAddr::V4(SocketAddrV4::new(source, 0)).into())?;
-    match socket.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(err) => return Err(err),
-    }
-    Ok(TcpStream::from_std(socket.into()))
 }
