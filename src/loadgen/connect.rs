@@ -26,7 +26,7 @@ use std::os::fd::AsRawFd;
 /// how churn gets past the ~14,000 connects a second that one source address
 /// sustains once its ports are in TIME_WAIT (see BENCHMARKS.md, "churn").
 /// The port is left to `connect` ([`set_bind_address_no_port`]).
-pub(crate) fn connect(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<TcpStream> {
+pub fn connect(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<TcpStream> {
     let socket = Socket::new(
         Domain::for_address(addr),
         Type::STREAM,
@@ -55,7 +55,7 @@ pub(crate) fn connect(addr: SocketAddr, source: Option<SocketAddr>) -> io::Resul
 /// for one slowed churn to ~200 connects a second. `connect` picks a port
 /// whose four-tuple is unused, and may reuse one in TIME_WAIT
 /// (`net.ipv4.tcp_tw_reuse`), exactly as for an unbound socket.
-pub(crate) fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
+pub fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
     let one: libc::c_int = 1;
     // SAFETY: the descriptor is open (owned by `socket`), and the option value is
     // a live c_int whose exact size is passed along with it.
