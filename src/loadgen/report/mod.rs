@@ -254,10 +254,10 @@ impl Report {
         let slow = self.slow_connect_calls;
         (slow > 0 && slow * 1000 >= self.connects).then(|| {
             format!(
-                "{slow} of {} connect() calls took over 1 ms in this client's kernel, searching \
-                 for a free source port (the recent ones wait in TIME_WAIT): the rate and the \
-                 latency tail are the client's; on loopback, --sources 4 spreads the connections \
-                 over 4 source addresses",
+                "{slow} of {} connect() calls took over 1 ms in this client's kernel, most \
+                 likely searching for a free source port (the recent ones wait in TIME_WAIT): \
+                 then the rate and the latency tail are the client's; on loopback, --sources 4 \
+                 spreads the connections over 4 source addresses",
                 self.connects
             )
         })
