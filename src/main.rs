@@ -175,6 +175,9 @@ fn serve(args: &ServeArgs) -> ExitCode {
     };
     shards.require_proxy_header(args.proxy_protocol);
     shards.notify_service_manager();
+    if let Some((k, after)) = args.test_stall_reactor {
+        shards.stall_for_tests(k, std::time::Duration::from_secs(after));
+    }
     let metrics = match args
         .metrics
         .map(|addr| shards.serve_metrics(addr))

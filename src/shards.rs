@@ -25,13 +25,15 @@
 //!   finishes on its own. SIGUSR1 logs the sums of every reactor's counters.
 //! - **Running as a service.** Sockets passed by systemd are served by every
 //!   reactor (duplicate descriptors, like Unix sockets). The PROXY protocol
-//!   applies to every reactor's listeners. The metrics endpoint, systemd
-//!   notifications and the watchdog live on reactor 0: `READY=1` is sent once
-//!   every reactor's loop has started, `STOPPING=1` when reactor 0 begins its
-//!   drain (all reactors are asked at once). Metrics counters are the sums
-//!   over every reactor, with `reactord_reactor_*{reactor="K"}` per reactor;
-//!   the per-socket connection families, the loop-health figures and the
-//!   `STATUS=` connection count are reactor 0's own.
+//!   applies to every reactor's listeners. The metrics endpoint and systemd
+//!   notifications live on reactor 0: `READY=1` is sent once every reactor's
+//!   loop has started, `STOPPING=1` when reactor 0 begins its drain (all
+//!   reactors are asked at once). Reactor 0 reads every sibling's vitals
+//!   (`reactor/vitals.rs`: heartbeat, connections per socket, loop health;
+//!   atomics each loop writes alone), so `WATCHDOG=1` is sent only while
+//!   every reactor turns, a stuck one is named in `STATUS=` and the log
+//!   (`reactor/liveness.rs`), and the metrics and `STATUS=` cover every
+//!   reactor: sums, with `reactord_reactor_*{reactor="K"}` per reactor.
 //! - **Counters.** Each reactor counts alone. At the end the summary line
 //!   holds the sums, preceded (with more than one reactor) by one line per
 //!   reactor, `reactor K: connections=... messages=... bytes_in=... bytes_out=...`,
@@ -134,6 +136,7 @@ impl Shards {
         }
         if count > 1 {
             Reactor::start_together(&mut reactors);
+            Reactor::watch_together(&mut reactors);
         }
         Ok(Shards {
             reactors,
@@ -181,9 +184,26 @@ impl Shards {
     }
 
     /// Reactor 0 talks to systemd (see [`Reactor::notify_service_manager`]);
-    /// with several reactors, `READY=1` waits for all of them.
+    /// with several reactors, `READY=1` waits for all of them, and with a
+    /// watchdog every reactor turns often enough for reactor 0 to see it alive.
     pub fn notify_service_manager(&mut self) {
-        self.reactors[0].notify_service_manager();
+        let (first, siblings) = self.reactors.split_at_mut(1);
+        first[0].notify_service_manager();
+        if let Some(every) = first[0].watchdog_turn_interval() {
+            for sibling in siblings {
+                sibling.turn_at_least_every(every);
+            }
+        }
+    }
+
+    /// Test hook (`--test-stall-reactor K:SECS`): reactor `k` (if it exists)
+    /// hangs inside its loop `after` it starts, for an hour, so that tests can
+    /// check the watchdog notices. Never use it in service.
+    #[doc(hidden)]
+    pub fn stall_for_tests(&mut self, k: usize, after: std::time::Duration) {
+        if let Some(reactor) = self.reactors.get_mut(k) {
+            reactor.stall_for_tests(after, std::time::Duration::from_secs(3600));
+        }
     }
 
     /// Serves the metrics of every reactor at `addr`, from reactor 0.

@@ -270,3 +270,81 @@ fn two_reactors_behind_proxy_headers_scrape_as_one_server() {
         "{stderr}"
     );
 }
+
+#[test]
+fn with_two_reactors_connection_and_loop_families_cover_both() {
+    if !tools::has_prometheus_parser() {
+        return;
+    }
+    let server = ServerProcess::start(
+        &[
+            "--reactors",
+            "2",
+            "--tcp",
+            "echo=127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+        2,
+    );
+    let (echo, metrics) = (server.addr(0), server.addr(1));
+    // 32 connections from as many source ports, held open: SO_REUSEPORT's
+    // hash puts some on each reactor (all on one: odds 2 in 2^32).
+    const OPEN: usize = 32;
+    let mut clients: Vec<TcpStream> = (0..OPEN)
+        .map(|_| {
+            let mut client = common::connect(echo);
+            client.write_all(b"hi").unwrap();
+            assert_eq!(common::read_exact(&mut client, 2), b"hi");
+            client
+        })
+        .collect();
+    let active = "gauge reactord_connections_active{protocol=echo,transport=tcp}";
+    let per_reactor_active = |samples: &[String], k: usize| {
+        value(
+            samples,
+            &format!("gauge reactord_reactor_connections_active{{reactor={k}}}"),
+        )
+    };
+    let samples = scrape_until(metrics, |s| value(s, active) == OPEN as f64);
+    assert_eq!(value(&samples, active), OPEN as f64, "{samples:#?}");
+    assert_eq!(
+        value(
+            &samples,
+            "counter reactord_connections_total{protocol=echo,transport=tcp}"
+        ),
+        OPEN as f64
+    );
+    let (first, second) = (
+        per_reactor_active(&samples, 0),
+        per_reactor_active(&samples, 1),
+    );
+    assert_eq!(first + second, OPEN as f64, "{samples:#?}");
+    assert!(first > 0.0 && second > 0.0, "{samples:#?}");
+    // The loop figures are both reactors' turns: one merged histogram.
+    let turns = value(&samples, "counter reactord_loop_turns_total");
+    assert_eq!(
+        value(&samples, "histogram reactord_loop_turn_seconds_count"),
+        turns
+    );
+    for k in 0..2 {
+        let busy = format!("counter reactord_reactor_loop_busy_seconds_total{{reactor={k}}}");
+        assert!(value(&samples, &busy) > 0.0, "{samples:#?}");
+        let age = format!("gauge reactord_reactor_last_turn_age_seconds{{reactor={k}}}");
+        assert!(value(&samples, &age) >= 0.0, "{samples:#?}");
+    }
+    // Closing counts on whichever reactor held the connection.
+    const CLOSED: usize = 10;
+    clients.truncate(OPEN - CLOSED);
+    let left = (OPEN - CLOSED) as f64;
+    let samples = scrape_until(metrics, |s| value(s, active) == left);
+    assert_eq!(value(&samples, active), left, "{samples:#?}");
+    assert_eq!(
+        per_reactor_active(&samples, 0) + per_reactor_active(&samples, 1),
+        left
+    );
+    drop(clients);
+    server.terminate();
+    let (status, stderr) = server.wait();
+    assert!(status.success(), "{stderr}");
+}

@@ -22,7 +22,8 @@ use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 use std::time::Duration;
 use values::{
-    parse_reactors, parse_seconds, parse_sndbuf, parse_tcp, parse_udp, parse_unix, parse_unixgram,
+    parse_reactors, parse_seconds, parse_sndbuf, parse_stall, parse_tcp, parse_udp, parse_unix,
+    parse_unixgram,
 };
 
 /// `--max-conns-per-ip` unless given: generous for people, small for a botnet's share.
@@ -156,6 +157,11 @@ pub struct ServeArgs {
     /// Less logging: -q warnings only, -qq errors only, -qqq nothing.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub quiet: u8,
+    /// Test hook, hidden from --help: `K:SECS` makes reactor K's loop hang
+    /// SECS seconds after start (for an hour), so that tests can check that
+    /// the systemd watchdog notices a hung sibling reactor. Never in service.
+    #[arg(long, hide = true, value_name = "K:SECS", value_parser = parse_stall)]
+    pub test_stall_reactor: Option<(usize, u64)>,
 }
 
 impl ServeArgs {

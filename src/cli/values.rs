@@ -80,3 +80,17 @@ pub(super) fn parse_seconds(text: &str) -> Result<f64, String> {
         )),
     }
 }
+
+/// `K:SECS` for the hidden `--test-stall-reactor`: a reactor index and a delay.
+pub(super) fn parse_stall(text: &str) -> Result<(usize, u64), String> {
+    let (k, secs) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?}: expected K:SECS"))?;
+    let k = k
+        .parse()
+        .map_err(|_| format!("{k:?}: not a reactor index"))?;
+    let secs = secs
+        .parse()
+        .map_err(|_| format!("{secs:?}: not whole seconds"))?;
+    Ok((k, secs))
+}

@@ -141,6 +141,7 @@ impl Reactor {
             conn.peer
         );
         self.leave_room(conn.listener, conn.seat);
+        self.ops.count_close(conn.listener);
         let connections = &self.connections;
         self.timers.compact(connections.len(), |key, generation| {
             connections

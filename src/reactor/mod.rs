@@ -45,7 +45,8 @@
 //! - `ops.rs`: running as a service: `metrics/` (the Prometheus endpoint),
 //!   `proxied.rs` (PROXY headers), `activation.rs` and `notify.rs` (systemd),
 //!   `refusals.rs` (rate-limited warnings), `socket_files.rs` (cleanup on exit),
-//!   `start_gate.rs` (readiness once every sibling is serving).
+//!   `start_gate.rs` (readiness once every sibling is serving),
+//!   `liveness.rs` and `vitals.rs` (the watchdog and figures across siblings).
 //! - `sibling.rs`: the same loop again for another core (`--reactors N`, wired
 //!   by `crate::shards`); `process_limits.rs`: the limits siblings share;
 //!   `mailbox.rs`: messages between siblings (a channel plus the receiver's waker);
@@ -59,6 +60,7 @@ mod context;
 mod dispatch;
 mod fanout;
 pub(crate) mod guard;
+mod liveness;
 mod mailbox;
 mod metrics;
 mod notify;
@@ -83,6 +85,7 @@ mod udp;
 #[cfg(target_os = "linux")]
 mod udp_batch;
 mod unix_path;
+mod vitals;
 
 pub use mailbox::MailboxAddress;
 pub use shutdown::ShutdownHandle;

@@ -6,7 +6,9 @@
 //! poll; `STOPPING=1` when a drain begins; `STATUS=` with the connection
 //! count every few seconds; and, when the unit sets `WatchdogSec=`,
 //! `WATCHDOG=1` at half the period. The watchdog ping comes from the loop
-//! itself, so a loop that hangs stops pinging and systemd restarts it.
+//! itself, so a loop that hangs stops pinging and systemd restarts it; with
+//! sibling reactors it is sent only while every one of them turns (see
+//! `liveness.rs`), and `STATUS=` counts every reactor's connections.
 //!
 //! Only a reactor asked to ([`Reactor::notify_service_manager`], as the
 //! binary does) speaks, and only when `NOTIFY_SOCKET` is set (run by
@@ -14,6 +16,7 @@
 //! quiet. The protocol is the `sd-notify` crate's; each message is one
 //! datagram to a local socket that systemd drains at once.
 
+use super::liveness::Liveness;
 use super::Reactor;
 
 use sd_notify::NotifyState;
@@ -29,6 +32,8 @@ pub(super) struct Notifier {
     watchdog_every: Option<Duration>,
     next_watchdog: Option<Instant>,
     next_status: Option<Instant>,
+    /// A drain has begun: the siblings finish on their own, and stop turning.
+    stopping: bool,
 }
 
 impl Reactor {
@@ -47,6 +52,7 @@ impl Notifier {
             watchdog_every: None,
             next_watchdog: None,
             next_status: None,
+            stopping: false,
         }
     }
 
@@ -59,6 +65,7 @@ impl Notifier {
             watchdog_every: watchdog_every.filter(|_| enabled),
             next_watchdog: None,
             next_status: None,
+            stopping: false,
         }
     }
 
@@ -74,25 +81,46 @@ impl Notifier {
     }
 
     /// `STOPPING=1`: a drain has begun.
-    pub(super) fn stopping(&mut self, connections: usize) {
+    pub(super) fn stopping(&mut self, connections: u64) {
         if !self.enabled {
             return;
         }
         let status = format!("STATUS=draining {connections} connections");
         self.send(&[NotifyState::Stopping, NotifyState::Custom(&status)]);
         self.next_status = None;
+        self.stopping = true;
     }
 
-    /// Sends whatever is due: a watchdog ping, a status line.
-    pub(super) fn tick(&mut self, now: Instant, connections: usize) {
+    /// Half of `WATCHDOG_USEC`: how often `WATCHDOG=1` is due, if at all.
+    pub(super) fn ping_interval(&self) -> Option<Duration> {
+        self.watchdog_every
+    }
+
+    /// Sends whatever is due: a watchdog ping (only while every sibling
+    /// turns), a status line (the stuck reactor, or the connection count).
+    pub(super) fn tick(&mut self, now: Instant, liveness: &mut Liveness) {
         if let (Some(at), Some(every)) = (self.next_watchdog, self.watchdog_every) {
             if at <= now {
-                self.send(&[NotifyState::Watchdog]);
+                let was_stuck = liveness.stuck();
+                let stuck = match self.stopping {
+                    true => None,
+                    false => liveness.check(now, every),
+                };
+                match stuck {
+                    None => self.send(&[NotifyState::Watchdog]),
+                    Some(stuck) if was_stuck.map(|s| s.reactor) != Some(stuck.reactor) => {
+                        self.send(&[NotifyState::Custom(&stuck.status(now))]);
+                    }
+                    Some(_) => {}
+                }
                 self.next_watchdog = Some(now + every);
             }
         }
         if self.next_status.is_some_and(|at| at <= now) {
-            let status = format!("STATUS={connections} connections");
+            let status = match liveness.stuck() {
+                Some(stuck) => stuck.status(now),
+                None => format!("STATUS={} connections", liveness.open_connections()),
+            };
             self.send(&[NotifyState::Custom(&status)]);
             self.next_status = Some(now + STATUS_EVERY);
         }

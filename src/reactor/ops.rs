@@ -6,7 +6,8 @@
 //! [`Reactor::begin_turn`] before serving events, [`Reactor::end_turn`] after,
 //! and [`Operations::deadline`] in the poll timeout.
 
-use super::metrics::{Health, MetricsServer};
+use super::liveness::Liveness;
+use super::metrics::MetricsServer;
 use super::notify::Notifier;
 use super::proxied::Handshakes;
 use super::refusals::Refusals;
@@ -43,16 +44,18 @@ impl SourceLabels {
 #[derive(Debug)]
 pub(super) struct Operations {
     pub(super) metrics: Option<MetricsServer>,
-    pub(super) health: Health,
+    /// Heartbeat, connections per socket and loop health, readable by the
+    /// first reactor; the siblings' too on the first reactor (`liveness.rs`).
+    pub(super) liveness: Liveness,
     pub(super) refusals: Refusals,
     pub(super) notifier: Notifier,
     pub(super) socket_files: SocketFiles,
     pub(super) handshakes: Handshakes,
     /// Every stream connection must begin with a PROXY header.
     pub(super) proxy_protocol: bool,
-    /// Per source index: its labels (none for an unused index) and the
-    /// connections it accepted.
-    pub(super) sources: Vec<(Option<SourceLabels>, u64)>,
+    /// Per source index: its labels (none for an unused index). What each
+    /// source accepted and has open is in `liveness.own`.
+    pub(super) sources: Vec<Option<SourceLabels>>,
     /// How many of the sources, at the end of the list, systemd passed in.
     pub(super) inherited: usize,
     /// With siblings: readiness waits for every reactor (see `start_gate.rs`).
@@ -67,7 +70,7 @@ impl Operations {
     pub(super) fn new(sources: &[Option<Source>], socket_files: SocketFiles) -> Self {
         Operations {
             metrics: None,
-            health: Health::default(),
+            liveness: Liveness::new(sources.len()),
             refusals: Refusals::default(),
             notifier: Notifier::off(),
             socket_files,
@@ -75,7 +78,7 @@ impl Operations {
             proxy_protocol: false,
             sources: sources
                 .iter()
-                .map(|s| (s.as_ref().map(SourceLabels::of), 0))
+                .map(|s| s.as_ref().map(SourceLabels::of))
                 .collect(),
             inherited: 0,
             start_gate: None,
@@ -86,9 +89,12 @@ impl Operations {
 
     /// Counts a connection accepted on source `index`.
     pub(super) fn count_accept(&mut self, index: usize) {
-        if let Some((_, accepted)) = self.sources.get_mut(index) {
-            *accepted += 1;
-        }
+        self.liveness.own.opened(index);
+    }
+
+    /// Counts a connection of source `index` closed.
+    pub(super) fn count_close(&mut self, index: usize) {
+        self.liveness.own.closed(index);
     }
 
     /// The earliest time one of these parts needs the loop.
@@ -96,6 +102,7 @@ impl Operations {
         [
             self.refusals.deadline(stats),
             self.notifier.deadline(),
+            self.liveness.deadline(),
             self.handshakes.deadline(),
             self.metrics.as_ref().and_then(MetricsServer::deadline),
         ]
@@ -111,8 +118,10 @@ impl Reactor {
         self.ops.proxy_protocol = on;
     }
 
-    /// Before a turn's events: expire slow PROXY headers and idle scrapers.
+    /// Before a turn's events: show the loop alive, expire slow PROXY
+    /// headers and idle scrapers.
     pub(super) fn begin_turn(&mut self, now: Instant) {
+        self.ops.liveness.beat(now);
         self.expire_handshakes(now);
         if let Some(metrics) = &mut self.ops.metrics {
             metrics.expire(now, self.poll.registry());
@@ -122,9 +131,10 @@ impl Reactor {
     /// After a turn: record its cost, report refusals, talk to systemd.
     pub(super) fn end_turn(&mut self, started: Instant, events: usize) {
         let now = Instant::now();
-        self.ops.health.record(now.duration_since(started), events);
+        let health = &self.ops.liveness.own.health;
+        health.record(now.duration_since(started), events);
         self.ops.refusals.report(&self.stats, now);
         self.announce_if_all_started();
-        self.ops.notifier.tick(now, self.connections.len());
+        self.ops.notifier.tick(now, &mut self.ops.liveness);
     }
 }

@@ -140,7 +140,9 @@ impl Reactor {
             return;
         }
         let drain = self.limits.drain_timeout;
-        self.ops.notifier.stopping(self.connections.len());
+        self.ops
+            .notifier
+            .stopping(self.ops.liveness.open_connections());
         self.close_handshakes();
         log::info!(
             "shutting down: not accepting; delivering pending replies to {} connections (at most {drain:?})",

@@ -6,9 +6,20 @@
 //! and small, so building the registry each time costs nothing that matters
 //! and keeps the hot path free of atomics. Names are a contract for
 //! dashboards: `reactord_` prefix, `_total` counters, base units.
+//!
+//! With `--reactors N` every family covers every reactor: a scrape target is
+//! a process, and a dashboard or alert on `reactord_connections_active` must
+//! not depend on how many loops serve it, so the families are sums (the turn
+//! histogram is merged bucket by bucket, exact since every reactor has the
+//! same buckets), read from the siblings' lock-free vitals (`vitals.rs`) and
+//! published counters. The per-reactor view, to spot an imbalance or a hung
+//! loop, is a few `reactord_reactor_*{reactor="K"}` families: labelling every
+//! family by reactor would multiply the series and make each query sum them.
 
 use super::super::ops::SourceLabels;
+use super::super::vitals::Vitals;
 use super::super::{refusals, Reactor, Stats};
+use super::{LoopFigures, TurnHistogram};
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -35,6 +46,12 @@ fn gauge(value: u64) -> Gauge {
     gauge
 }
 
+fn seconds(value: std::time::Duration) -> Counter<f64, AtomicU64> {
+    let counter = Counter::<f64, AtomicU64>::default();
+    counter.inc_by(value.as_secs_f64());
+    counter
+}
+
 fn by_label(label: &'static str, values: &[(&'static str, u64)]) -> Family<Labels, Counter> {
     let family = Family::<Labels, Counter>::default();
     for (value, count) in values {
@@ -54,6 +71,7 @@ impl Reactor {
         self.register_traffic(&mut registry);
         self.register_loop(&mut registry);
         self.register_reactors(&mut registry);
+        self.register_reactor_vitals(&mut registry);
         let mut text = String::new();
         if let Err(err) = prometheus_text::encode(&mut text, &registry) {
             log::warn!("metrics: cannot encode: {err}");
@@ -70,16 +88,19 @@ impl Reactor {
                 ("transport", source.transport.to_string()),
             ]
         };
-        for (source, count) in &self.ops.sources {
+        for (index, source) in self.ops.sources.iter().enumerate() {
             let Some(source) = source else { continue };
             if source.transport == "tcp" || source.transport == "unix" {
-                accepted.get_or_create(&labels(source)).inc_by(*count);
-                active.get_or_create(&labels(source)).set(0);
-            }
-        }
-        for (_, conn) in self.connections.iter() {
-            if let Some((Some(source), _)) = self.ops.sources.get(conn.listener) {
-                active.get_or_create(&labels(source)).inc();
+                let (accepted_here, open_here) =
+                    self.every_reactor().fold((0, 0), |(a, o), (_, v)| {
+                        (a + v.accepted(index), o + v.open(index))
+                    });
+                // Sockets of one protocol and transport share a series: add.
+                accepted
+                    .get_or_create(&labels(source))
+                    .inc_by(accepted_here);
+                let open = active.get_or_create(&labels(source));
+                open.set(open.get() + i64::try_from(open_here).unwrap_or(i64::MAX));
             }
         }
         registry.register("connections", "Stream connections accepted", accepted);
@@ -150,12 +171,15 @@ impl Reactor {
     }
 
     fn register_loop(&self, registry: &mut Registry) {
-        let health = &self.ops.health;
+        let mut health = LoopFigures::default();
+        for (_, vitals) in self.every_reactor() {
+            health.add(&vitals.health.snapshot());
+        }
         registry.register_with_unit(
             "loop_turn",
-            "Time from poll's return to the next poll call",
+            "Time from poll's return to the next poll call, every reactor's turns",
             Unit::Seconds,
-            health.turn_seconds.clone(),
+            TurnHistogram(health),
         );
         registry.register("loop_turns", "Event loop turns", counter(health.turns));
         registry.register(
@@ -166,11 +190,21 @@ impl Reactor {
         registry.register(
             "loop_max_events_per_turn",
             "The largest batch of events one poll returned",
-            gauge(health.max_events as u64),
+            gauge(health.max_events),
         );
-        let busy = Counter::<f64, AtomicU64>::default();
-        busy.inc_by(health.busy.as_secs_f64());
-        registry.register_with_unit("loop_busy", "Time spent outside poll", Unit::Seconds, busy);
+        registry.register_with_unit(
+            "loop_busy",
+            "Time spent outside poll",
+            Unit::Seconds,
+            seconds(health.busy),
+        );
+    }
+
+    /// This reactor's vitals as reactor 0, then its siblings' with their index.
+    fn every_reactor(&self) -> impl Iterator<Item = (usize, &Vitals)> {
+        let own = std::iter::once((0, &*self.ops.liveness.own));
+        let siblings = self.ops.liveness.siblings.iter().map(|(k, v)| (*k, &**v));
+        own.chain(siblings)
     }
 
     /// This reactor's counters plus its siblings' (as of their last turn).
@@ -212,5 +246,43 @@ impl Reactor {
             }
             registry.register(name, help, family);
         }
+    }
+
+    /// With `--reactors N > 1`: each reactor's open connections, busy time
+    /// and how long ago its loop last began a turn (a hung loop's grows).
+    fn register_reactor_vitals(&self, registry: &mut Registry) {
+        if self.ops.liveness.siblings.is_empty() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let open = Family::<Labels, Gauge>::default();
+        let busy = Family::<Labels, Counter<f64, AtomicU64>>::default();
+        let age = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        for (k, vitals) in self.every_reactor() {
+            let label = vec![("reactor", k.to_string())];
+            open.get_or_create(&label)
+                .set(i64::try_from(vitals.open_total()).unwrap_or(i64::MAX));
+            busy.get_or_create(&label)
+                .inc_by(vitals.health.snapshot().busy.as_secs_f64());
+            let since = now.saturating_duration_since(vitals.last_turn());
+            age.get_or_create(&label).set(since.as_secs_f64());
+        }
+        registry.register(
+            "reactor_connections_active",
+            "Stream connections open now, by reactor",
+            open,
+        );
+        registry.register_with_unit(
+            "reactor_loop_busy",
+            "Time spent outside poll, by reactor",
+            Unit::Seconds,
+            busy,
+        );
+        registry.register_with_unit(
+            "reactor_last_turn_age",
+            "Time since the reactor's loop last began a turn (grows while it hangs)",
+            Unit::Seconds,
+            age,
+        );
     }
 }

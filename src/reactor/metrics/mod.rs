@@ -13,7 +13,7 @@
 mod encode;
 mod health;
 
-pub(super) use health::Health;
+pub(super) use health::{Health, LoopFigures, TurnHistogram};
 
 use super::source::StartError;
 use super::{token, Reactor, StatsHandle};
