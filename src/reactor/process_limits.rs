@@ -125,7 +125,18 @@ impl ProcessLimits {
         }
     }
 
+    /// Runs `judge` with the guard, locked once for all of it when shared:
+    /// a batch of datagrams takes the lock once, not once per reply.
+    #[cfg(target_os = "linux")]
+    pub(super) fn with_guard<R>(&mut self, judge: impl FnOnce(&mut Guard) -> R) -> R {
+        match self {
+            ProcessLimits::Alone(guard) => judge(guard),
+            ProcessLimits::Shared(shared) => judge(&mut Self::locked(shared)),
+        }
+    }
+
     /// See [`Guard::allow_reply`].
+    #[cfg_attr(target_os = "linux", allow(dead_code))]
     pub(super) fn allow_reply(
         &mut self,
         peer: SocketAddr,
