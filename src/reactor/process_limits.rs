@@ -7,9 +7,10 @@
 //!
 //! Sibling reactors (see [`Reactor::sibling`](super::Reactor::sibling)) share
 //! one [`Guard`] behind a mutex and one atomic count of open connections.
-//! Both are touched when a connection is accepted or closed and when a UDP
-//! reply is about to be sent, never for a TCP message: the per-message path
-//! of every reactor stays free of locks and shared counters.
+//! Both are touched when a connection is accepted or closed and when UDP
+//! replies are about to be sent (once per batch of up to 16 on Linux, see
+//! `udp_batch.rs`), never for a TCP message: the per-message path of every
+//! reactor stays free of locks and shared counters.
 
 use super::guard::Guard;
 use super::stats::Stats;
