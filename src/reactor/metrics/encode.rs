@@ -99,8 +99,9 @@ impl Reactor {
                 accepted
                     .get_or_create(&labels(source))
                     .inc_by(accepted_here);
-                let open = active.get_or_create(&labels(source));
-                open.set(open.get() + i64::try_from(open_here).unwrap_or(i64::MAX));
+                active
+                    .get_or_create(&labels(source))
+                    .inc_by(i64::try_from(open_here).unwrap_or(i64::MAX));
             }
         }
         registry.register("connections", "Stream connections accepted", accepted);
