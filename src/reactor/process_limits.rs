@@ -7,9 +7,10 @@
 //!
 //! Sibling reactors (see [`Reactor::sibling`](super::Reactor::sibling)) share
 //! one [`Guard`] behind a mutex and one atomic count of open connections.
-//! Both are touched when a connection is accepted or closed and when a UDP
-//! reply is about to be sent, never for a TCP message: the per-message path
-//! of every reactor stays free of locks and shared counters.
+//! Both are touched when a connection is accepted or closed and when UDP
+//! replies are about to be sent (once per batch of up to 16 on Linux, see
+//! `udp_batch.rs`), never for a TCP message: the per-message path of every
+//! reactor stays free of locks and shared counters.
 
 use super::guard::Guard;
 use super::stats::Stats;
@@ -125,7 +126,18 @@ impl ProcessLimits {
         }
     }
 
+    /// Runs `judge` with the guard, locked once for all of it when shared:
+    /// a batch of datagrams takes the lock once, not once per reply.
+    #[cfg(target_os = "linux")]
+    pub(super) fn with_guard<R>(&mut self, judge: impl FnOnce(&mut Guard) -> R) -> R {
+        match self {
+            ProcessLimits::Alone(guard) => judge(guard),
+            ProcessLimits::Shared(shared) => judge(&mut Self::locked(shared)),
+        }
+    }
+
     /// See [`Guard::allow_reply`].
+    #[cfg_attr(target_os = "linux", allow(dead_code))]
     pub(super) fn allow_reply(
         &mut self,
         peer: SocketAddr,

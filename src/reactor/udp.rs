@@ -46,7 +46,12 @@ pub fn serve_udp(
             socket.as_raw_fd(),
             protocol,
             &mut scratch.datagrams,
-            |peer, len, stats| guard.allow_reply(peer, len, now, stats),
+            // Locked once per batch when reactors share the guard.
+            |replies, stats| {
+                guard.with_guard(|guard| {
+                    replies.retain(|reply| guard.allow_reply(reply.peer, reply.len(), now, stats))
+                })
+            },
             stats,
             wall,
         )

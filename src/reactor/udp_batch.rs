@@ -14,7 +14,9 @@
 //! Only the crossing is shared. Each datagram is still counted, answered by
 //! its protocol, and checked by the guard (low source ports, our own ports,
 //! the per-source byte budget) on its own, in arrival order; a reply the guard
-//! refuses is left out of the batch. A reply the kernel will not take
+//! refuses is left out of the batch. The guard is asked about the whole batch
+//! in one go, so when `--reactors N` share it, its lock is taken once per
+//! batch rather than once per datagram. A reply the kernel will not take
 //! (`EAGAIN`: the send buffer is full) is dropped and counted, never queued,
 //! as in the one-at-a-time path (`udp.rs`), so memory stays flat under a
 //! flood.
@@ -54,10 +56,19 @@ const SLOT_SIZE: usize = 64 * 1024;
 
 /// One reply waiting in [`DatagramBatch::replies`]: to the sender of `slot`.
 #[derive(Debug, Clone, Copy)]
-struct Reply {
+pub struct Reply {
+    /// Who gets it (the datagram's sender).
+    pub peer: SocketAddr,
     slot: usize,
     start: usize,
     end: usize,
+}
+
+impl Reply {
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
 }
 
 /// The buffers of one reactor's batched UDP path, lent to whichever UDP
@@ -110,12 +121,14 @@ impl DatagramBatch {
 }
 
 /// Serves a UDP socket by batches until `WouldBlock` or [`DATAGRAM_BUDGET`]
-/// datagrams were taken; `allow` is the guard's verdict on each reply.
+/// datagrams were taken. `judge` is the guard: it keeps, in order, the
+/// replies of a batch that may go, and sees the whole batch at once, so a
+/// guard shared by several reactors is locked once per batch.
 pub fn serve(
     fd: RawFd,
     protocol: Protocol,
     batch: &mut DatagramBatch,
-    mut allow: impl FnMut(SocketAddr, usize, &mut Stats) -> bool,
+    mut judge: impl FnMut(&mut Vec<Reply>, &mut Stats),
     stats: &mut Stats,
     wall: SystemTime,
 ) -> Outcome {
@@ -134,19 +147,19 @@ pub fn serve(
         };
         taken += received;
         for slot in 0..received {
-            answer(slot, protocol, batch, &mut allow, stats, wall);
+            answer(slot, protocol, batch, stats, wall);
         }
+        judge(&mut batch.queued, stats);
         send_replies(fd, protocol, batch, stats);
     }
     Outcome::Yield
 }
 
-/// Counts the datagram in `slot` and queues its reply, if any and if allowed.
+/// Counts the datagram in `slot` and queues its reply, if it gets one.
 fn answer(
     slot: usize,
     protocol: Protocol,
     batch: &mut DatagramBatch,
-    allow: &mut impl FnMut(SocketAddr, usize, &mut Stats) -> bool,
     stats: &mut Stats,
     wall: SystemTime,
 ) {
@@ -157,19 +170,18 @@ fn answer(
     let mut replies = std::mem::take(&mut batch.replies);
     let start = replies.len();
     let (datagram, sender) = batch.datagram(slot);
-    let queued = match sender {
-        Some(sender) => {
-            protocol.on_datagram(datagram, wall, &mut replies)
-                && allow(sender, replies.len() - start, stats)
+    // Not an IP sender cannot happen on a UDP socket; there is no one to answer.
+    match sender {
+        Some(peer) if protocol.on_datagram(datagram, wall, &mut replies) => {
+            let end = replies.len();
+            batch.queued.push(Reply {
+                peer,
+                slot,
+                start,
+                end,
+            });
         }
-        // Not an IP sender: cannot happen on a UDP socket; nothing to answer.
-        None => false,
-    };
-    if queued {
-        let end = replies.len();
-        batch.queued.push(Reply { slot, start, end });
-    } else {
-        replies.truncate(start);
+        _ => replies.truncate(start),
     }
     batch.replies = replies;
 }
@@ -183,7 +195,7 @@ fn send_replies(fd: RawFd, protocol: Protocol, batch: &mut DatagramBatch, stats:
             Ok(sent) => {
                 for reply in &batch.queued[next..next + sent] {
                     stats.udp_out += 1;
-                    stats.bytes_out += (reply.end - reply.start) as u64;
+                    stats.bytes_out += reply.len() as u64;
                 }
                 next += sent;
             }
@@ -196,8 +208,8 @@ fn send_replies(fd: RawFd, protocol: Protocol, batch: &mut DatagramBatch, stats:
                 // This reply failed (sendmmsg reports an error only for the first
                 // message of a call); drop it and go on with the next.
                 stats.udp_dropped += 1;
-                let (_, sender) = batch.datagram(batch.queued[next].slot);
-                log::debug!("{protocol} datagram socket: reply to {sender:?} failed: {err}");
+                let peer = batch.queued[next].peer;
+                log::debug!("{protocol} datagram socket: reply to {peer} failed: {err}");
                 next += 1;
             }
         }
@@ -255,7 +267,7 @@ fn send(fd: RawFd, batch: &mut DatagramBatch, first: usize) -> io::Result<usize>
     for ((reply, iovec), header) in pending.iter().zip(&mut iovecs).zip(&mut headers) {
         // SAFETY: start..end lies within `replies`, which is not touched during the call.
         iovec.iov_base = unsafe { replies.add(reply.start) }.cast();
-        iovec.iov_len = reply.end - reply.start;
+        iovec.iov_len = reply.len();
         header.msg_hdr.msg_iov = iovec;
         header.msg_hdr.msg_iovlen = 1;
         header.msg_hdr.msg_name = std::ptr::from_mut(&mut batch.senders[reply.slot]).cast();
@@ -296,7 +308,7 @@ mod tests {
     fn serve_until(
         server: &UdpSocket,
         count: u64,
-        mut allow: impl FnMut(SocketAddr, usize, &mut Stats) -> bool,
+        mut allow: impl FnMut(SocketAddr, usize) -> bool,
     ) -> (DatagramBatch, Stats) {
         let (mut batch, mut stats) = (DatagramBatch::default(), Stats::default());
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -305,7 +317,7 @@ mod tests {
                 server.as_raw_fd(),
                 Protocol::Echo,
                 &mut batch,
-                &mut allow,
+                |replies, _| replies.retain(|reply| allow(reply.peer, reply.len())),
                 &mut stats,
                 SystemTime::now(),
             );
@@ -328,7 +340,7 @@ mod tests {
             first.send(format!("first {i}").as_bytes()).unwrap();
             second.send(format!("second {i}").as_bytes()).unwrap();
         }
-        let (batch, stats) = serve_until(&server, 40, |_, _, _| true);
+        let (batch, stats) = serve_until(&server, 40, |_, _| true);
         for i in 0..20 {
             assert_eq!(recv(&first), format!("first {i}").as_bytes());
             assert_eq!(recv(&second), format!("second {i}").as_bytes());
@@ -348,7 +360,7 @@ mod tests {
             client.send(body.as_bytes()).unwrap();
         }
         let mut asked = 0;
-        let (_, stats) = serve_until(&server, 3, |sender, len, _| {
+        let (_, stats) = serve_until(&server, 3, |sender, len| {
             assert_eq!(sender, client.local_addr().unwrap());
             asked += 1;
             len != "refuse this".len()
@@ -365,7 +377,7 @@ mod tests {
         let big: Vec<u8> = (0..65_507u32).map(|i| (i % 251) as u8).collect();
         client.send(&big).unwrap();
         client.send(b"after").unwrap();
-        let (_, stats) = serve_until(&server, 2, |_, _, _| true);
+        let (_, stats) = serve_until(&server, 2, |_, _| true);
         assert_eq!(recv(&client), big);
         assert_eq!(recv(&client), b"after");
         assert_eq!(stats.bytes_out, 65_507 + 5);
@@ -380,7 +392,7 @@ mod tests {
                 server.as_raw_fd(),
                 Protocol::Echo,
                 &mut batch,
-                |_, _, _| true,
+                |_, _| {},
                 &mut stats,
                 SystemTime::now(),
             );
