@@ -1,4 +1,5 @@
 //! The batched path against real sockets on loopback: order, refusals, the largest datagram.
+
 use super::*;
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
