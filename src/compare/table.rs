@@ -113,6 +113,16 @@ pub fn markdown(comparison: &Comparison) -> String {
         NOISY * 100.0,
         m.cores
     );
+    if m.cores > 2 {
+        let _ = writeln!(
+            out,
+            "The servers are not pinned: reactord serves with one reactor (one core), the \
+             threaded server and tokio with every core they can use, so on these {} cores the \
+             rate columns set one core against all of them. `reactord compare --cores` gives \
+             every design the same cores.\n",
+            m.cores
+        );
+    }
     let ran = |design| comparison.cases.iter().any(|c| c.get(design).is_some());
     let (tokio, baseline) = (ran(Design::Tokio), ran(Design::Baseline));
     let main = designs(tokio, false);
@@ -384,5 +394,31 @@ mod tests {
             &[vec!["xyz".into(), "1".into()]],
         );
         assert_eq!(table, "| a   | bb  |\n|-----|-----|\n| xyz | 1   |\n");
+    }
+
+    #[test]
+    fn more_than_two_cores_warn_that_the_servers_were_not_pinned() {
+        let on = |cores| Comparison {
+            machine: crate::compare::Machine {
+                cores,
+                cpu: "Test CPU".into(),
+                kernel: "6.1".into(),
+            },
+            conditions: crate::compare::conditions::Conditions {
+                load_before: None,
+                load_after: None,
+                steal_pct: None,
+            },
+            preset: crate::compare::plan::Preset::Quick,
+            duration_secs: 1.0,
+            rounds: 1,
+            client_threads: 1,
+            baseline: None,
+            cases: Vec::new(),
+        };
+        let warning = "set one core against all of them";
+        assert!(markdown(&on(16)).contains(warning));
+        assert!(markdown(&on(16)).contains("`reactord compare --cores`"));
+        assert!(!markdown(&on(2)).contains(warning));
     }
 }
