@@ -90,16 +90,7 @@ pub fn markdown(comparison: &Comparison) -> String {
     let m = &comparison.machine;
     let c = &comparison.conditions;
     let _ = writeln!(out, "# reactord compare ({:?} preset)\n", comparison.preset);
-    let _ = writeln!(
-        out,
-        "Machine: {} cores ({}), Linux {}. Load average {} before, {} after; CPU steal {}.\n",
-        m.cores,
-        m.cpu,
-        m.kernel,
-        load(c.load_before),
-        load(c.load_after),
-        c.steal_pct.map_or("unknown".into(), |s| format!("{s:.1}%")),
-    );
+    let _ = writeln!(out, "{}\n", m.describe(c));
     let _ = writeln!(
         out,
         "{} s measured per run after every connection is up, {} round(s) per design, {} load thread(s). \
@@ -143,12 +134,6 @@ pub fn markdown(comparison: &Comparison) -> String {
     out += "\n## Summary\n\n";
     out += &summary(&comparison.cases);
     out
-}
-
-fn load(avg: Option<[f64; 3]>) -> String {
-    avg.map_or("unknown".into(), |[a, b, c]| {
-        format!("{a:.2} {b:.2} {c:.2}")
-    })
 }
 
 fn designs(tokio: bool, baseline: bool) -> Vec<Design> {
