@@ -6,24 +6,13 @@
 use crate::common::TIMEOUT;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The built example `name`, or a failure that says how to build it.
 pub fn example(name: &str) -> Command {
-    let path = Path::new(env!("CARGO_BIN_EXE_reactord"))
-        .parent()
-        .expect("the reactord binary lives in a directory")
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo test` builds the examples; with `--test NAME` alone, \
-         run `cargo build --examples` first",
-        path.display()
-    );
-    Command::new(path)
+    Command::new(crate::common::example_path(name))
 }
 
 /// A running example, killed (by its own id) and reaped if a test fails before it exits.

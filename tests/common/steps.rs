@@ -6,25 +6,11 @@
 use crate::common::{read_exact, TIMEOUT};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The built example `name`.
-pub fn example_path(name: &str) -> PathBuf {
-    let path = std::path::Path::new(env!("CARGO_BIN_EXE_reactord"))
-        .parent()
-        .expect("the reactord binary lives in a directory")
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --examples` (cargo test does it)",
-        path.display()
-    );
-    path
-}
+pub use crate::common::example_path;
 
 /// A running step, killed by its own id when dropped.
 pub struct Step {
