@@ -170,7 +170,7 @@ fn answer(
     let mut replies = std::mem::take(&mut batch.replies);
     let start = replies.len();
     let (datagram, sender) = batch.datagram(slot);
-    // Not an IP sender cannot happen on a UDP socket; there is no one to answer.
+    // A UDP socket only hears from IP addresses; a sender that is none gets no answer.
     match sender {
         Some(peer) if protocol.on_datagram(datagram, wall, &mut replies) => {
             let end = replies.len();
@@ -192,6 +192,11 @@ fn send_replies(fd: RawFd, protocol: Protocol, batch: &mut DatagramBatch, stats:
     let mut next = 0;
     while next < batch.queued.len() {
         match send(fd, batch, next) {
+            Ok(0) => {
+                // Not expected for a non-empty batch; never spin on it.
+                stats.udp_dropped += (batch.queued.len() - next) as u64;
+                break;
+            }
             Ok(sent) => {
                 for reply in &batch.queued[next..next + sent] {
                     stats.udp_out += 1;
