@@ -47,6 +47,9 @@ pub struct Stats {
     pub proxy_header: u64,
     /// Times accepting paused because `--max-conns` connections were open.
     pub max_conns_reached: u64,
+    /// Chat members dropped by the slow-reader rule for not reading (the
+    /// reactor only: the threaded baseline serves no chat).
+    pub chat_dropped: u64,
 }
 
 impl Stats {
@@ -70,6 +73,7 @@ impl Stats {
         self.udp_own_port += other.udp_own_port;
         self.proxy_header += other.proxy_header;
         self.max_conns_reached += other.max_conns_reached;
+        self.chat_dropped += other.chat_dropped;
     }
 }
 
@@ -81,7 +85,7 @@ impl fmt::Display for Stats {
             "connections={} idle_closed={} drain_aborted={} bytes_in={} bytes_out={} \
              messages={} udp_in={} udp_out={} udp_dropped={} accept_fd_exhausted={} \
              refused_per_ip={} refused_rate={} udp_low_port={} udp_over_budget={} \
-             spawn_failed={} udp_own_port={} proxy_header={} max_conns_reached={}",
+             spawn_failed={} udp_own_port={} proxy_header={} max_conns_reached={} chat_dropped={}",
             self.connections,
             self.idle_closed,
             self.drain_aborted,
@@ -100,6 +104,7 @@ impl fmt::Display for Stats {
             self.udp_own_port,
             self.proxy_header,
             self.max_conns_reached,
+            self.chat_dropped,
         )
     }
 }
@@ -114,6 +119,7 @@ mod tests {
             connections: 1,
             bytes_in: 5,
             spawn_failed: 1,
+            chat_dropped: 3,
             ..Stats::default()
         };
         let mut total = one;
@@ -123,7 +129,7 @@ mod tests {
             "connections=2 idle_closed=0 drain_aborted=0 bytes_in=10 bytes_out=0 messages=0 \
              udp_in=0 udp_out=0 udp_dropped=0 accept_fd_exhausted=0 refused_per_ip=0 \
              refused_rate=0 udp_low_port=0 udp_over_budget=0 spawn_failed=2 udp_own_port=0 \
-             proxy_header=0 max_conns_reached=0"
+             proxy_header=0 max_conns_reached=0 chat_dropped=6"
         );
     }
 }

@@ -99,6 +99,7 @@ fn a_member_who_stops_reading_is_dropped_and_the_room_told() {
     }
     assert_eq!(next, format!("{talker_name}: still here\n").as_bytes());
     drop(sleeper);
+    assert_eq!(server.stop().chat_dropped, 1, "the drop is counted once");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::probe::{connect_with_buffers, rss_kib, serial, Latencies, Probe};
+use common::probe::{connect_with_buffers, rss_kib, serial, summary_field, Latencies, Probe};
 use common::*;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -241,7 +241,11 @@ fn a_member_that_stops_reading_is_dropped_while_a_reader_gets_every_line() {
     got.clear();
     buffered.read_until(b'\n', &mut got).expect("read");
     assert_eq!(got, format!("{talker_name}: still here\n").as_bytes());
-    drop(sleeper);
+    drop((sleeper, talker, buffered, reader));
+    server.terminate();
+    let (status, stderr) = server.wait();
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(summary_field(&stderr, "chat_dropped"), 1, "{stderr}");
 }
 
 #[test]

@@ -116,6 +116,7 @@ fn the_contract_metrics_parse_and_count() {
         6.0
     );
     assert_eq!(value(&samples, "counter reactord_bytes_sent_total"), 14.0);
+    assert_eq!(value(&samples, "counter reactord_chat_dropped_total"), 0.0);
     assert!(value(&samples, "histogram reactord_loop_turn_seconds_count") >= 2.0);
     assert!(samples
         .iter()

@@ -1,37 +1,18 @@
 //! `--reactors N`: one loop per thread, process-wide limits, one line per reactor at exit.
+//! Chat across reactors is in tests/reactors_chat.rs; the shared helpers in
+//! tests/common/reactors.rs.
 
 mod common;
+#[path = "common/reactors.rs"]
+mod reactors;
 
 use common::probe::summary_field;
 use common::*;
+use reactors::*;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
-
-/// The `reactor K: ...` lines, each rewritten to parse with [`summary_field`].
-fn reactor_lines(stderr: &str) -> Vec<String> {
-    stderr
-        .lines()
-        .filter_map(|line| line.split_once("] reactor ").map(|(_, rest)| rest))
-        .map(|rest| format!("summary: {rest}"))
-        .collect()
-}
-
-/// The limits switched off, so that one loopback address may load the server.
-const OPEN: [&str; 6] = [
-    "--max-conns-per-ip",
-    "0",
-    "--conn-rate-per-ip",
-    "0",
-    "--udp-budget",
-    "0",
-];
-
-fn start(extra: &[&str], lines: usize) -> ServerProcess {
-    let args: Vec<&str> = ["serve"].iter().chain(extra).copied().collect();
-    ServerProcess::start(&args, lines)
-}
 
 /// A connection, or `None` when the server reset it so fast that `connect` itself saw the reset.
 fn connect_or_reset(addr: std::net::SocketAddr) -> Option<TcpStream> {
@@ -265,69 +246,6 @@ fn a_refused_client_sees_a_reset_not_a_hang() {
         Err(err) => assert_ne!(err.kind(), ErrorKind::WouldBlock, "{err}"),
         Ok(n) => panic!("a refused client got {n} bytes"),
     }
-}
-
-/// Reads lines until `n` chat lines (not `* ` notices) arrived; returns them.
-fn chat_lines(stream: &mut TcpStream, n: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    while lines.len() < n {
-        let line = String::from_utf8(read_line(stream)).unwrap();
-        if !line.starts_with("* ") {
-            lines.push(line);
-        }
-    }
-    lines
-}
-
-#[test]
-fn a_chat_room_spans_reactors_and_keeps_each_senders_order() {
-    const MEMBERS: usize = 12;
-    const LINES: usize = 20;
-    let mut args = vec!["--reactors", "4", "--tcp", "chat=127.0.0.1:0"];
-    args.extend(OPEN);
-    let server = start(&args, 1);
-    let addr = server.addr(0);
-    let mut members: Vec<(TcpStream, String)> = Vec::new();
-    for i in 0..MEMBERS {
-        let stream = connect(addr);
-        let name = stream.local_addr().unwrap().to_string();
-        members.push((stream, name.clone()));
-        if i > 0 {
-            // Once the first member hears of it, the new one sits in its reactor's room.
-            let heard = String::from_utf8(read_line(&mut members[0].0)).unwrap();
-            assert_eq!(heard, format!("* {name} joined\n"));
-        }
-    }
-    for (i, (stream, _)) in members.iter_mut().enumerate() {
-        let text: String = (0..LINES).map(|k| format!("m{i} {k}\n")).collect();
-        stream.write_all(text.as_bytes()).unwrap();
-    }
-    for (i, (stream, _)) in members.iter_mut().enumerate() {
-        let lines = chat_lines(stream, (MEMBERS - 1) * LINES);
-        let mut next = [0; MEMBERS];
-        for line in lines {
-            let (_, said) = line.split_once(": ").expect("name: text");
-            let (sender, k) = said.trim_end().split_once(' ').unwrap();
-            let sender: usize = sender[1..].parse().unwrap();
-            assert_ne!(sender, i, "a member got its own line back");
-            assert_eq!(
-                k.parse::<usize>().unwrap(),
-                next[sender],
-                "member {i}: {line}"
-            );
-            next[sender] += 1;
-        }
-    }
-    drop(members);
-    server.terminate();
-    let (status, stderr) = server.wait();
-    assert!(status.success(), "{status}: {stderr}");
-    let lines = reactor_lines(&stderr);
-    let busy = lines
-        .iter()
-        .filter(|line| summary_field(line, "connections") > 0)
-        .count();
-    assert!(busy >= 2, "every member on one reactor: {lines:?}");
 }
 
 #[test]

@@ -2,69 +2,22 @@
 //! per-source connection limits, UDP reply budgets, and an idle timeout that
 //! counts whole messages (a client trickling bytes is still idle).
 
-use reactord::config::{Binding, Limits, ServerConfig, Transport};
+#[path = "common/threaded_server.rs"]
+mod threaded_server;
+
+use reactord::config::{Limits, Transport};
 use reactord::protocol::{Framing, Protocol};
-use reactord::threaded::{ShutdownHandle, Stats, ThreadedServer};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+use threaded_server::{start_server, Server, READ_TIMEOUT};
 
-/// Longest any client read may wait.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A threaded server on loopback; dropping it shuts it down.
-struct Server {
-    bindings: Vec<Binding>,
-    handle: ShutdownHandle,
-    stats: mpsc::Receiver<Stats>,
-}
-
-impl Server {
-    fn start(transport: Transport, protocol: Protocol, limits: Limits) -> Server {
-        let config = ServerConfig {
-            bindings: vec![Binding {
-                transport,
-                protocol,
-                addr: "127.0.0.1:0".parse().unwrap(),
-            }],
-            unix_bindings: Vec::new(),
-            files_root: None,
-            framing: Framing::Line,
-            limits,
-        };
-        let server = ThreadedServer::bind(&config).expect("bind on port 0");
-        let bindings = server.local_bindings();
-        let handle = server.shutdown_handle();
-        let (tx, stats) = mpsc::channel();
-        thread::spawn(move || {
-            // A test that already failed has dropped the receiver: nothing to tell.
-            let _ = tx.send(server.run());
-        });
-        Server {
-            bindings,
-            handle,
-            stats,
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.bindings[0].addr
-    }
-
-    fn stop(self) -> Stats {
-        self.handle.shutdown();
-        self.stats
-            .recv_timeout(Duration::from_secs(10))
-            .expect("run returns after shutdown")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.handle.shutdown();
-    }
+/// A threaded server on loopback with one binding; dropping it shuts it down.
+fn start(transport: Transport, protocol: Protocol, limits: Limits) -> (Server, SocketAddr) {
+    let server = start_server(&[(transport, protocol)], Framing::Line, limits);
+    let addr = server.addr(transport, protocol);
+    (server, addr)
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {
@@ -99,18 +52,18 @@ fn connections_over_the_per_source_limit_are_reset() {
         limit_loopback: true, // loopback is exempt by default; these tests run there
         ..Limits::default()
     };
-    let server = Server::start(Transport::Tcp, Protocol::Echo, limits);
-    let mut first = connect(server.addr());
-    let mut second = connect(server.addr());
+    let (server, addr) = start(Transport::Tcp, Protocol::Echo, limits);
+    let mut first = connect(addr);
+    let mut second = connect(addr);
     assert!(echoes(&mut first) && echoes(&mut second));
     assert!(
-        !connects_and_echoes(server.addr()),
+        !connects_and_echoes(addr),
         "a third connection from one source was served"
     );
     drop(first);
     // The first one's place is released when its thread ends: a new one gets in.
     let deadline = Instant::now() + READ_TIMEOUT;
-    while !connects_and_echoes(server.addr()) {
+    while !connects_and_echoes(addr) {
         assert!(
             Instant::now() < deadline,
             "the released place never came back"
@@ -128,8 +81,8 @@ fn a_client_trickling_a_line_that_never_ends_is_idle() {
         idle_timeout: Some(Duration::from_millis(800)),
         ..Limits::default()
     };
-    let server = Server::start(Transport::Tcp, Protocol::Hello, limits);
-    let mut stream = connect(server.addr());
+    let (server, addr) = start(Transport::Tcp, Protocol::Hello, limits);
+    let mut stream = connect(addr);
     let mut greeting = [0u8; 9];
     stream.read_exact(&mut greeting).unwrap();
     stream.set_nonblocking(true).unwrap();
@@ -167,15 +120,15 @@ fn udp_replies_past_the_budget_are_dropped() {
         limit_loopback: true,
         ..Limits::default()
     };
-    let server = Server::start(Transport::Udp, Protocol::Echo, limits);
+    let (server, addr) = start(Transport::Udp, Protocol::Echo, limits);
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     client
         .set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
     let mut buf = [0u8; 128];
-    client.send_to(&[b'x'; 64], server.addr()).unwrap();
+    client.send_to(&[b'x'; 64], addr).unwrap();
     assert_eq!(client.recv(&mut buf).unwrap(), 64);
-    client.send_to(&[b'y'; 64], server.addr()).unwrap();
+    client.send_to(&[b'y'; 64], addr).unwrap();
     assert!(
         client.recv(&mut buf).is_err(),
         "a reply past the budget came back"

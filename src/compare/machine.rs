@@ -4,6 +4,7 @@
 //! different facts; every output of `compare` names its machine so a reader
 //! can tell which one they are looking at.
 
+use super::conditions::Conditions;
 use serde::Serialize;
 
 /// The machine the figures come from.
@@ -33,5 +34,25 @@ impl Machine {
             cpu,
             kernel,
         }
+    }
+
+    /// The report's first line: the machine, and what else it was doing.
+    pub fn describe(&self, conditions: &Conditions) -> String {
+        let load = |avg: Option<[f64; 3]>| {
+            avg.map_or("unknown".into(), |[a, b, c]| {
+                format!("{a:.2} {b:.2} {c:.2}")
+            })
+        };
+        format!(
+            "Machine: {} cores ({}), Linux {}. Load average {} before, {} after; CPU steal {}.",
+            self.cores,
+            self.cpu,
+            self.kernel,
+            load(conditions.load_before),
+            load(conditions.load_after),
+            conditions
+                .steal_pct
+                .map_or("unknown".into(), |s| format!("{s:.1}%")),
+        )
     }
 }

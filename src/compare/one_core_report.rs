@@ -38,21 +38,7 @@ pub fn markdown(run: &OneCore) -> String {
         run.case
     );
     let (m, c) = (&run.machine, &run.conditions);
-    let load = |avg: Option<[f64; 3]>| {
-        avg.map_or("unknown".into(), |[a, b, c]| {
-            format!("{a:.2} {b:.2} {c:.2}")
-        })
-    };
-    let _ = writeln!(
-        out,
-        "Machine: {} cores ({}), Linux {}. Load average {} before, {} after; CPU steal {}.\n",
-        m.cores,
-        m.cpu,
-        m.kernel,
-        load(c.load_before),
-        load(c.load_after),
-        c.steal_pct.map_or("unknown".into(), |s| format!("{s:.1}%")),
-    );
+    let _ = writeln!(out, "{}\n", m.describe(c));
     let _ = writeln!(
         out,
         "{}; {} load generator event loop(s). {} paired rounds of {:.1} s: each round runs every \

@@ -90,16 +90,7 @@ pub fn markdown(comparison: &Comparison) -> String {
     let m = &comparison.machine;
     let c = &comparison.conditions;
     let _ = writeln!(out, "# reactord compare ({:?} preset)\n", comparison.preset);
-    let _ = writeln!(
-        out,
-        "Machine: {} cores ({}), Linux {}. Load average {} before, {} after; CPU steal {}.\n",
-        m.cores,
-        m.cpu,
-        m.kernel,
-        load(c.load_before),
-        load(c.load_after),
-        c.steal_pct.map_or("unknown".into(), |s| format!("{s:.1}%")),
-    );
+    let _ = writeln!(out, "{}\n", m.describe(c));
     let _ = writeln!(
         out,
         "{} s measured per run after every connection is up, {} round(s) per design, {} load thread(s). \
@@ -113,6 +104,16 @@ pub fn markdown(comparison: &Comparison) -> String {
         NOISY * 100.0,
         m.cores
     );
+    if m.cores > 2 {
+        let _ = writeln!(
+            out,
+            "The servers are not pinned: reactord serves with one reactor (one core), the \
+             threaded server and tokio with every core they can use, so on these {} cores the \
+             rate columns set one core against all of them. `reactord compare --cores` gives \
+             every design the same cores.\n",
+            m.cores
+        );
+    }
     let ran = |design| comparison.cases.iter().any(|c| c.get(design).is_some());
     let (tokio, baseline) = (ran(Design::Tokio), ran(Design::Baseline));
     let main = designs(tokio, false);
@@ -133,12 +134,6 @@ pub fn markdown(comparison: &Comparison) -> String {
     out += "\n## Summary\n\n";
     out += &summary(&comparison.cases);
     out
-}
-
-fn load(avg: Option<[f64; 3]>) -> String {
-    avg.map_or("unknown".into(), |[a, b, c]| {
-        format!("{a:.2} {b:.2} {c:.2}")
-    })
 }
 
 fn designs(tokio: bool, baseline: bool) -> Vec<Design> {
@@ -384,5 +379,31 @@ mod tests {
             &[vec!["xyz".into(), "1".into()]],
         );
         assert_eq!(table, "| a   | bb  |\n|-----|-----|\n| xyz | 1   |\n");
+    }
+
+    #[test]
+    fn more_than_two_cores_warn_that_the_servers_were_not_pinned() {
+        let on = |cores| Comparison {
+            machine: crate::compare::Machine {
+                cores,
+                cpu: "Test CPU".into(),
+                kernel: "6.1".into(),
+            },
+            conditions: crate::compare::conditions::Conditions {
+                load_before: None,
+                load_after: None,
+                steal_pct: None,
+            },
+            preset: crate::compare::plan::Preset::Quick,
+            duration_secs: 1.0,
+            rounds: 1,
+            client_threads: 1,
+            baseline: None,
+            cases: Vec::new(),
+        };
+        let warning = "set one core against all of them";
+        assert!(markdown(&on(16)).contains(warning));
+        assert!(markdown(&on(16)).contains("`reactord compare --cores`"));
+        assert!(!markdown(&on(2)).contains(warning));
     }
 }

@@ -144,6 +144,7 @@ impl Reactor {
                     token::Label(token::connection(key, generation)),
                     self.connections[key].peer
                 );
+                self.stats.chat_dropped += 1;
                 self.close(key, "not reading its chat", Departure::NotReading);
             }
             Verdict::Behind {

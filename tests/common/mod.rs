@@ -70,6 +70,23 @@ impl Drop for TestServer {
     }
 }
 
+/// The built example `name` (`cargo test` builds the examples next to the
+/// binary), or a failure that says how to build it.
+pub fn example_path(name: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_BIN_EXE_reactord"))
+        .parent()
+        .expect("the reactord binary lives in a directory")
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds the examples; with `--test NAME` alone, \
+         run `cargo build --examples` first",
+        path.display()
+    );
+    path
+}
+
 /// The server's default bindings (every protocol but files, on TCP and, where
 /// it makes sense, UDP), moved to port 0 so tests never collide.
 pub fn all_bindings() -> Vec<Binding> {

@@ -126,6 +126,11 @@ impl Reactor {
             "Connections whose replies the drain timeout cut short",
             counter(s.drain_aborted),
         );
+        registry.register(
+            "chat_dropped",
+            "Chat members dropped by the slow-reader rule for not reading",
+            counter(s.chat_dropped),
+        );
         let pending = self.ops.handshakes.len() as u64;
         registry.register(
             "proxy_handshakes_active",
