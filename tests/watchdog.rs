@@ -1,5 +1,6 @@
 //! The systemd watchdog with `--reactors 2`: pings continue while both loops
-//! turn (even idle), and stop, naming the reactor, when one of them hangs.
+//! turn (even idle), and stop, naming the reactor, when one of them hangs;
+//! `STATUS=` counts the connections of both.
 //!
 //! The hang is made by the hidden test hook `--test-stall-reactor K:SECS`
 //! (reactor K sleeps inside its loop SECS seconds after start). The
@@ -8,7 +9,8 @@
 #[path = "common/tools.rs"]
 mod tools;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -16,8 +18,13 @@ use tools::Guarded;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_reactord");
 
-/// A notify socket and reactord with two idle reactors reporting to it.
-fn start(dir: &tempfile::TempDir, watchdog_usec: &str, extra: &[&str]) -> (UnixDatagram, Guarded) {
+/// A notify socket and reactord with two idle reactors reporting to it;
+/// returns the socket, the child and the echo address.
+fn start(
+    dir: &tempfile::TempDir,
+    watchdog_usec: &str,
+    extra: &[&str],
+) -> (UnixDatagram, Guarded, SocketAddr) {
     let path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&path).unwrap();
     socket
@@ -31,11 +38,12 @@ fn start(dir: &tempfile::TempDir, watchdog_usec: &str, extra: &[&str]) -> (UnixD
             .env("WATCHDOG_USEC", watchdog_usec),
     );
     let stdout = child.0.stdout.take().unwrap();
-    let first = BufReader::new(stdout).lines().next();
-    assert!(first.is_some_and(|l| l.unwrap().starts_with("listening ")));
+    let first = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    // `listening tcp echo 127.0.0.1:PORT`
+    let echo = first.split_whitespace().nth(3).unwrap().parse().unwrap();
     let ready = notification(&socket).expect("READY=1");
     assert!(ready.starts_with("READY=1\n"), "{ready:?}");
-    (socket, child)
+    (socket, child, echo)
 }
 
 /// The next notify datagram, or `None` when the read timeout passes first.
@@ -46,18 +54,36 @@ fn notification(socket: &UnixDatagram) -> Option<String> {
 }
 
 #[test]
-fn idle_sibling_reactors_keep_the_watchdog_pinging() {
+fn idle_sibling_reactors_keep_the_watchdog_pinging_and_status_counts_both() {
     let dir = tempfile::tempdir().unwrap();
     // A 4 s period: pings every 2 s, an idle loop turns every second, and a
     // loop is stuck after 2 s without a turn: a second of slack for a loaded
     // machine's scheduler.
-    let (socket, child) = start(&dir, "4000000", &[]);
-    let mut pings = 0;
-    while pings < 3 {
-        let message = notification(&socket).expect("a ping within 20 s");
+    let (socket, child, echo) = start(&dir, "4000000", &[]);
+    // Held open, from as many source ports: SO_REUSEPORT puts some on each
+    // reactor (all on one: odds 2 in 2^16), and STATUS= counts them all.
+    const OPEN: usize = 16;
+    let _clients: Vec<TcpStream> = (0..OPEN)
+        .map(|_| {
+            let mut client = TcpStream::connect_timeout(&echo, Duration::from_secs(10)).unwrap();
+            client
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            client.write_all(b"hi").unwrap();
+            let mut reply = [0u8; 2];
+            client.read_exact(&mut reply).unwrap();
+            client
+        })
+        .collect();
+    // Three pings and the 5-second status line, which counts both reactors'.
+    let (mut pings, mut counted) = (0, false);
+    while pings < 3 || !counted {
+        let message = notification(&socket).expect("a message within 20 s");
         assert!(!message.contains("stuck"), "{message:?}");
-        if message == "WATCHDOG=1\n" {
-            pings += 1;
+        pings += usize::from(message == "WATCHDOG=1\n");
+        if message.starts_with("STATUS=") {
+            assert_eq!(message, format!("STATUS={OPEN} connections\n"));
+            counted = true;
         }
     }
     child.signal(libc::SIGTERM);
@@ -70,7 +96,7 @@ fn idle_sibling_reactors_keep_the_watchdog_pinging() {
 fn a_hung_sibling_reactor_stops_the_pings_and_is_named() {
     let dir = tempfile::tempdir().unwrap();
     // A 3 s period: pings every 1.5 s; reactor 1 hangs 4 s after start.
-    let (socket, child) = start(&dir, "3000000", &["--test-stall-reactor", "1:4"]);
+    let (socket, child, _) = start(&dir, "3000000", &["--test-stall-reactor", "1:4"]);
     let mut pings_before = 0;
     let stuck = loop {
         let message = notification(&socket).expect("a message within 20 s");
