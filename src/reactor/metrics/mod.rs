@@ -2,7 +2,8 @@
 //!
 //! A scrape is one more non-blocking TCP connection on the same `Poll`: no
 //! thread, no lock shared with the hot path, and the figures are exact as of
-//! the turn that answers. The HTTP is [`crate::protocol::http`] (sans-IO);
+//! the turn that answers (with `--reactors N`, the siblings' as of their
+//! last turn: see `vitals.rs`). The HTTP is [`crate::protocol::http`] (sans-IO);
 //! this file moves its bytes. A scraper gets [`MAX_SCRAPERS`] connections at
 //! most (more are closed at once), each closed after [`IDLE`] without a
 //! request, and its unsent reply is written as the socket takes it, so a slow
