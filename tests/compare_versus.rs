@@ -4,6 +4,7 @@
 //! No test here asserts a speed; they check the outputs' shape, the refusals,
 //! and that no server process outlives the comparison.
 
+mod common;
 #[path = "common/compare_run.rs"]
 mod compare_run;
 
@@ -16,18 +17,6 @@ use std::time::{Duration, Instant};
 /// another test's comparison running at the same moment would break.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// The tokio example, which `cargo test` builds next to the binary (as tests/examples.rs explains).
-fn tokio_example() -> std::path::PathBuf {
-    let path = Path::new(BIN).parent().unwrap().join("examples/tokio_echo");
-    assert!(
-        path.is_file(),
-        "{} is missing: `cargo test` builds the examples; with `--test compare` alone, \
-         run `cargo build --examples` first",
-        path.display()
-    );
-    path
-}
-
 /// Whether `pid` is still a running `program`.
 fn still_running(pid: u64, program: &Path) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -39,7 +28,7 @@ fn one_core_pairs_reactor_tokio_and_baseline_and_says_the_verdicts() {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let tokio = tokio_example();
+    let tokio = common::example_path("tokio_echo");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("one-core");
     let started = Instant::now();
