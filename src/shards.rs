@@ -41,9 +41,9 @@
 
 use crate::config::{Binding, ServerConfig, UnixBinding};
 use crate::reactor::{
-    activation, MailboxAddress, Reactor, ShutdownHandle, StartError, Stats, StatsHandle,
+    activation, MailboxAddress, Reactor, ShutdownHandle, SignalRequest, StartError, Stats,
+    StatsHandle, HANDLED_SIGNALS,
 };
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 use std::io;
 use std::net::SocketAddr;
@@ -221,7 +221,7 @@ impl Shards {
         if self.reactors.len() == 1 {
             return self.reactors[0].watch_signals();
         }
-        self.signals = Some(Signals::new([SIGINT, SIGTERM, SIGUSR1, SIGHUP])?);
+        self.signals = Some(Signals::new(HANDLED_SIGNALS)?);
         Ok(())
     }
 
@@ -285,21 +285,17 @@ fn forward_signals(
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
-                let name = match signal {
-                    SIGUSR1 => {
+                match SignalRequest::of(signal) {
+                    SignalRequest::Counters => {
                         let per_reactor = stats.iter().map(StatsHandle::snapshot).collect();
                         log::info!("counters: {}", ShardStats { per_reactor }.total());
-                        continue;
                     }
-                    SIGHUP => {
-                        log::info!("received SIGHUP: ignored (reactord has nothing to reload; restart to change settings)");
-                        continue;
+                    SignalRequest::Ignore => {}
+                    SignalRequest::Stop(name) => {
+                        log::info!("received {name}");
+                        shutdown.shutdown();
                     }
-                    SIGINT => "SIGINT",
-                    _ => "SIGTERM",
-                };
-                log::info!("received {name}");
-                shutdown.shutdown();
+                }
             }
         });
     match spawned {

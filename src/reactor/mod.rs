@@ -88,7 +88,7 @@ mod unix_path;
 mod vitals;
 
 pub use mailbox::MailboxAddress;
-pub use shutdown::ShutdownHandle;
+pub use shutdown::{ShutdownHandle, SignalRequest, HANDLED_SIGNALS};
 pub use source::StartError;
 pub use stats::{Stats, StatsHandle};
 

@@ -22,6 +22,35 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The signals reactord handles, for one reactor and for `--reactors N` alike.
+pub const HANDLED_SIGNALS: [i32; 4] = [SIGINT, SIGTERM, SIGUSR1, SIGHUP];
+
+/// What a handled signal asks of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalRequest {
+    /// SIGUSR1: log the counters.
+    Counters,
+    /// SIGHUP: nothing to reload; logged and ignored.
+    Ignore,
+    /// SIGINT or SIGTERM (named): shut down gracefully.
+    Stop(&'static str),
+}
+
+impl SignalRequest {
+    /// The request `signal` makes; SIGHUP's is logged here, being the same everywhere.
+    pub fn of(signal: i32) -> SignalRequest {
+        match signal {
+            SIGUSR1 => SignalRequest::Counters,
+            SIGHUP => {
+                log::info!("received SIGHUP: ignored (reactord has nothing to reload; restart to change settings)");
+                SignalRequest::Ignore
+            }
+            SIGINT => SignalRequest::Stop("SIGINT"),
+            _ => SignalRequest::Stop("SIGTERM"),
+        }
+    }
+}
+
 /// Asks a running reactor to shut down gracefully; cheap to clone, usable from any thread.
 #[derive(Debug, Clone)]
 pub struct ShutdownHandle {
@@ -92,7 +121,7 @@ impl Reactor {
     ///
     /// Signal dispositions are process-wide, so call this for one reactor per process.
     pub fn watch_signals(&mut self) -> io::Result<()> {
-        let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR1, SIGHUP])?;
+        let mut signals = Signals::new(HANDLED_SIGNALS)?;
         self.poll
             .registry()
             .register(&mut signals, token::SIGNALS, Interest::READABLE)?;
@@ -113,20 +142,14 @@ impl Reactor {
             None => return,
         };
         for signal in received {
-            let name = match signal {
-                SIGUSR1 => {
-                    log::info!("counters: {}", self.stats);
-                    continue;
+            match SignalRequest::of(signal) {
+                SignalRequest::Counters => log::info!("counters: {}", self.stats),
+                SignalRequest::Ignore => {}
+                SignalRequest::Stop(name) => {
+                    log::info!("received {name}");
+                    self.begin_shutdown(now);
                 }
-                SIGHUP => {
-                    log::info!("received SIGHUP: ignored (reactord has nothing to reload; restart to change settings)");
-                    continue;
-                }
-                SIGINT => "SIGINT",
-                _ => "SIGTERM",
-            };
-            log::info!("received {name}");
-            self.begin_shutdown(now);
+            }
         }
     }
 
