@@ -84,15 +84,7 @@ impl Reactor {
                 .iter()
                 .take_while(|origin| origin.key == seat.key);
             queue_all_but_own(conn, &message, joined_at, own);
-            let over = conn.pending_output() > gate;
-            if over != seat.over_gate {
-                seat.over_gate = over;
-                if over {
-                    room.over_gate += 1;
-                } else {
-                    room.over_gate -= 1;
-                }
-            }
+            seat.set_over_gate(conn.pending_output() > gate, &mut room.over_gate);
             // Flushed once this turn, however many messages it got.
             post_connection(conn, seat.key, &mut self.yielded);
         }
@@ -121,17 +113,7 @@ impl Reactor {
         let room = &mut self.rooms.rooms[listener];
         let seat = &mut room.seats[conn.seat as usize];
         let verdict = rule.judge(&mut seat.behind, held, backlog, written, now);
-        let over = pending > rule.gate;
-        let mut opened = false;
-        if over != seat.over_gate {
-            seat.over_gate = over;
-            if over {
-                room.over_gate += 1;
-            } else {
-                room.over_gate -= 1;
-                opened = room.over_gate == 0;
-            }
-        }
+        let opened = seat.set_over_gate(pending > rule.gate, &mut room.over_gate);
         let held_back = room.over_gate > 0 || room.batch.len() >= self.limits.max_pending;
         if may_read && held_back && !seat.waiting {
             seat.waiting = true;

@@ -159,6 +159,24 @@ pub(super) struct Seat {
     pub(super) waiting: bool,
 }
 
+impl Seat {
+    /// Records whether this member is over the gate, keeping `room_over` (the
+    /// room's count of such members) in step; true when that made the count 0.
+    pub(super) fn set_over_gate(&mut self, over: bool, room_over: &mut usize) -> bool {
+        if over == self.over_gate {
+            return false;
+        }
+        self.over_gate = over;
+        if over {
+            *room_over += 1;
+            false
+        } else {
+            *room_over -= 1;
+            *room_over == 0
+        }
+    }
+}
+
 /// Bytes of the current batch said by one member (left out of its own copy).
 #[derive(Debug)]
 pub(super) struct Origin {

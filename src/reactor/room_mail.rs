@@ -42,9 +42,8 @@ impl Reactor {
             };
             conn.queue_shared(message, 0..message.len());
             // Output only grows here, so the gate can only close.
-            if !seat.over_gate && conn.pending_output() > gate {
-                seat.over_gate = true;
-                room.over_gate += 1;
+            if conn.pending_output() > gate {
+                seat.set_over_gate(true, &mut room.over_gate);
             }
             post_connection(conn, seat.key, &mut self.yielded);
         }
